@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 OPENMP_TEST = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
 
@@ -74,4 +75,38 @@ def _extensions():
     )
 
 
-setup(ext_modules=_extensions())
+class build_ext_with_info(build_ext):
+    """build_ext that also records how the extensions were built, for ``fastnn.show_config()``.
+
+    Writes ``fastnn_core/_build_info.json`` next to the built extensions (in the wheel).
+    """
+
+    def run(self):
+        super().run()
+        import json
+
+        import Cython
+
+        ext = self.extensions[0] if self.extensions else None
+        macros = dict(ext.define_macros) if ext else {}
+        info = {
+            "openmp": macros.get("FASTNN_OPENMP") == "1",
+            "FASTNN_NO_OPENMP": os.environ.get("FASTNN_NO_OPENMP", ""),
+            "compiler": " ".join(getattr(self.compiler, "compiler_so", None) or [_compiler()]),
+            "extra_compile_args": list(ext.extra_compile_args) if ext else [],
+            "extra_link_args": list(ext.extra_link_args) if ext else [],
+            "define_macros": macros,
+            "extensions": [e.name for e in self.extensions],
+            "built_with": {
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "Cython": Cython.__version__,
+            },
+        }
+        package_dir = "fastnn_core" if self.inplace else os.path.join(self.build_lib, "fastnn_core")
+        os.makedirs(package_dir, exist_ok=True)
+        with open(os.path.join(package_dir, "_build_info.json"), "w") as f:
+            json.dump(info, f, indent=1, sort_keys=True)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": build_ext_with_info})
