@@ -1,0 +1,4 @@
+"""fastnn: fast neural-network classifiers on native kernels (see ``fastnn_core``)."""
+
+from ._version import __version__
+from ._config import show_config
