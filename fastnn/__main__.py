@@ -1,5 +1,6 @@
 """``python -m fastnn``: ``--version``, ``--config`` (``--json``), and ``demo [args]``."""
 
+import importlib
 import sys
 
 USAGE = """usage: python -m fastnn [--version | --config [--json] | demo [args ...]]
@@ -39,7 +40,7 @@ def main(argv=None):
         return 0
     if command == "demo":
         try:  # imported only here: the demo may pull in optional dependencies
-            from . import _demo
+            _demo = importlib.import_module("fastnn._demo")
         except ModuleNotFoundError as exc:
             if exc.name != "fastnn._demo":
                 raise
