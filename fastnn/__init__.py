@@ -2,3 +2,4 @@
 
 from ._version import __version__
 from ._config import show_config
+from ._mlp import DivergenceWarning, MLPClassifier
