@@ -1,0 +1,62 @@
+"""Shared fixtures for the test suite.
+
+``backend``  -- parametrised over every backend name; the test body runs inside
+                ``fastnn_core.use_backend(name)``. A backend that cannot be loaded here is skipped
+                with the reason ``fastnn_core`` gives (set ``FASTNN_TEST_REQUIRE_BACKENDS=cython,numba``
+                to turn that skip into a failure, e.g. in CI where every backend must be built).
+``dtype``    -- ``np.float32`` and ``np.float64``.
+``rng``      -- a ``numpy.random.Generator`` seeded from the test's node id (reproducible).
+"""
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+import fastnn_core
+
+ALL_BACKENDS = ("cython", "numba", "numpy")
+
+
+def _required_backends():
+    raw = os.environ.get("FASTNN_TEST_REQUIRE_BACKENDS", "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _unavailable_reason(name):
+    """None if ``name`` can run here, else why not."""
+    if name not in fastnn_core.available_backends():
+        return fastnn_core.backend_error(name) or "not reported by available_backends()"
+    try:
+        fastnn_core.get_kernels(name)
+    except fastnn_core.BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def loaded_backends():
+    """Names of the backends that load here (for tests that compare backends with each other)."""
+    return [name for name in ALL_BACKENDS if _unavailable_reason(name) is None]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request):
+    name = request.param
+    reason = _unavailable_reason(name)
+    if reason is not None:
+        if name in _required_backends():
+            pytest.fail(f"backend {name!r} is required (FASTNN_TEST_REQUIRE_BACKENDS) but: {reason}")
+        pytest.skip(f"backend {name!r} is not available here: {reason}")
+    with fastnn_core.use_backend(name):
+        yield name
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return np.dtype(request.param)
+
+
+@pytest.fixture
+def rng(request):
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
