@@ -3,3 +3,5 @@
 from ._version import __version__
 from ._config import show_config
 from ._mlp import DivergenceWarning, MLPClassifier
+from ._gradcheck import gradcheck
+from ._lr_find import lr_find

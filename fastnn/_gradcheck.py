@@ -173,41 +173,56 @@ def _is_fitted(est):
     return hasattr(est, "coefs_") and hasattr(est, "intercepts_")
 
 
+def _float64(arrays):
+    return [np.array(a, dtype=np.float64, order="C") for a in arrays]
+
+
 def initial_parameters(est, X, y):
-    """A fitted copy of ``est`` whose parameters are where ``fit`` would start from (or the
-    fitted ones if ``est`` is fitted): returns ``(model, coefs, intercepts)``; ``est`` itself is
-    untouched. ``coefs``/``intercepts`` are float64 copies."""
+    """``(model, coefs, intercepts)``: a fitted model describing the network (``est`` itself if
+    it is fitted, else a fitted copy, for the target encoder and output activation) and float64
+    copies of the parameters to check: the fitted ones, or for an unfitted ``est`` the ones
+    ``fit`` starts from. ``est`` itself is never modified."""
     if _is_fitted(est):
-        return est, [np.array(w, dtype=np.float64) for w in est.coefs_], \
-            [np.array(b, dtype=np.float64) for b in est.intercepts_]
+        return est, _float64(est.coefs_), _float64(est.intercepts_)
     model = _initialized_clone(est, X, y)
-    return model, [np.array(w, dtype=np.float64) for w in model.coefs_], \
-        [np.array(b, dtype=np.float64) for b in model.intercepts_]
+    coefs, intercepts = fresh_parameters(est, model)
+    return model, coefs, intercepts
+
+
+def fresh_parameters(est, model):
+    """float64 ``(coefs, intercepts)`` drawn as ``fit`` draws them (``est.init`` from
+    ``est.random_state``: the same numbers as fit's for an integer seed), with the layer sizes
+    of the fitted ``model``. A ``RandomState`` instance is copied, never advanced."""
+    import copy
+
+    from sklearn.utils import check_random_state
+
+    from ._init import init_params
+
+    units = [model.coefs_[0].shape[0]] + [w.shape[1] for w in model.coefs_]
+    seed = getattr(est, "random_state", None)
+    rs = copy.deepcopy(seed) if isinstance(seed, np.random.RandomState) else seed
+    return init_params(getattr(est, "init", "glorot"), units, est.activation,
+                       check_random_state(rs), np.float64)
 
 
 def _initialized_clone(est, X, y):
-    """A clone of ``est`` with its parameters initialised as ``fit`` would (no training step).
-
-    Uses the estimator's ``_initialize_for(X, y)`` hook when it has one; otherwise fits a clone
-    for a single epoch (which sets every fitted attribute: classes, target encoder), so the
-    parameters checked are those after one epoch; any point is as good for a gradient check."""
+    """A fitted clone of ``est`` (one epoch or iteration; warnings silenced): it carries the
+    fitted attributes (classes, target encoder, output activation) that the checks need."""
     from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
 
     model = clone(est)
-    hook = getattr(model, "_initialize_for", None)
-    if hook is not None:
-        hook(X, y)
-        return model
     params = model.get_params()
-    overrides = {"max_iter": 1, "early_stopping": False, "verbose": False}
-    if "warm_start" in params:
+    overrides = {"max_iter": 1, "verbose": False}
+    if params.get("early_stopping"):
+        overrides["early_stopping"] = False
+    if params.get("warm_start"):
         overrides["warm_start"] = False
     if params.get("solver") == "lbfgs":
         overrides["max_fun"] = 1
     model.set_params(**overrides)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore")
         model.fit(X, y)
     return model
 

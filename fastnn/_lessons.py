@@ -153,3 +153,386 @@ def save_figure(fig, out_dir, name):
 
     _pyplot().close(fig)
     return path
+
+
+def _epoch_by_epoch(est, X_train, y_train, X_test, y_test, epochs, classes, target=None,
+                    random_state=0):
+    """Train ``est`` one epoch at a time with ``partial_fit`` (the optimizer state carries over;
+    the rows are reshuffled before every epoch) and record after each epoch the training loss
+    (cross-entropy of ``predict_proba`` over the whole training set) and the test accuracy.
+    Stops once the test accuracy reaches ``target`` (if given)."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.RandomState(random_state)
+    hist = {"loss": [], "accuracy": []}
+    for _ in range(epochs):
+        order = rng.permutation(len(y_train))
+        est.partial_fit(X_train[order], y_train[order], classes=classes)
+        hist["loss"].append(float(log_loss(y_train, est.predict_proba(X_train), labels=classes)))
+        hist["accuracy"].append(float(est.score(X_test, y_test)))
+        if target is not None and hist["accuracy"][-1] >= target:
+            break
+    return {k: np.asarray(v) for k, v in hist.items()}
+
+
+def first_epoch_reaching(accuracy, target):
+    """1-based epoch at which ``accuracy`` first reaches ``target`` (None if it never does)."""
+    idx = np.flatnonzero(np.asarray(accuracy) >= target)
+    return int(idx[0]) + 1 if idx.size else None
+
+
+# --------------------------------------------------------------------------------------------
+# Lesson 2: the same lesson at scale
+# --------------------------------------------------------------------------------------------
+
+COST_SETTINGS = dict(hidden_layer_sizes=(30,), activation="logistic", solver="sgd",
+                     momentum=0.0, batch_size=10, learning_rate_init=0.1, alpha=0.0)
+
+
+def cost_at_scale(epochs=30, target=0.9, random_state=0, data=None):
+    """``loss="squared_error"`` against ``loss="log_loss"`` on ``load_digits`` (scaled), with
+    logistic hidden units and plain mini-batch SGD (the same rate for both costs), trained one
+    epoch at a time. Returns ``{loss: history}`` with ``"epochs_to_target"``."""
+    from ._mlp import MLPClassifier
+
+    X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
+    classes = np.unique(y_train)
+    out = {}
+    for loss in ("squared_error", "log_loss"):
+        est = MLPClassifier(loss=loss, random_state=random_state, **COST_SETTINGS)
+        h = _epoch_by_epoch(est, X_train, y_train, X_test, y_test, epochs, classes)
+        h["epochs_to_target"] = first_epoch_reaching(h["accuracy"], target)
+        out[loss] = h
+    return out
+
+
+def cost_at_scale_summary(results, target=0.9):
+    lines = []
+    for loss, h in results.items():
+        e = h["epochs_to_target"]
+        reach = (f"{e} epochs to reach {target:.0%} test accuracy" if e is not None
+                 else f"did not reach {target:.0%} in {len(h['accuracy'])} epochs")
+        lines.append(f"  loss={loss!r:16s}: {reach}; after {len(h['accuracy'])} epochs "
+                     f"{h['accuracy'][-1]:.1%}")
+    return "\n".join(lines)
+
+
+def cost_at_scale_figure(results, target=0.9):
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    names = {"squared_error": "quadratic cost (squared_error)", "log_loss": "cross-entropy (log_loss)"}
+    for (loss, h), color in zip(results.items(), ("C3", "C0")):
+        ep = np.arange(1, len(h["accuracy"]) + 1)
+        ax_l.plot(ep, h["loss"], color=color, label=names.get(loss, loss))
+        ax_a.plot(ep, h["accuracy"], color=color, label=names.get(loss, loss))
+        if h["epochs_to_target"] is not None:
+            ax_a.plot([h["epochs_to_target"]], [h["accuracy"][h["epochs_to_target"] - 1]], "o",
+                      color=color)
+    ax_a.axhline(target, color="gray", linestyle=":", linewidth=1)
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("training cross-entropy")
+    ax_l.set_title("training loss")
+    ax_a.set_xlabel("epoch")
+    ax_a.set_ylabel("test accuracy")
+    ax_a.set_title(f"test accuracy (dotted: {target:.0%})")
+    ax_a.set_ylim(0, 1)
+    ax_a.legend(fontsize="small", loc="lower right")
+    fig.suptitle("load_digits, 64-30-10 logistic network, plain SGD (rate 0.1, batches of 10)",
+                 fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Lesson 3: batch, stochastic and mini-batch gradient descent
+# --------------------------------------------------------------------------------------------
+
+#: (label, batch_size, learning_rate_init): one update per epoch, per sample, per 32 samples.
+REGIMES = (
+    ("batch GD (batch_size='full')", "full", 0.5),
+    ("per-sample SGD (batch_size=1)", 1, 0.01),
+    ("mini-batch (batch_size=32)", 32, 0.1),
+)
+
+
+def gd_regimes(epochs=30, random_state=0, data=None):
+    """Batch gradient descent, per-sample SGD and mini-batch SGD (plain SGD, no momentum; a
+    rate suited to each) on ``load_digits``, each one ``fit`` of ``epochs`` epochs.
+
+    Returns ``{label: history}``: ``"loss"`` is the estimator's ``loss_curve_`` (the training
+    loss of each epoch), ``"seconds"`` the wall time at the end of each epoch (the fit's time
+    spread evenly over its epochs: every epoch does the same work), ``"accuracy"`` the final
+    test accuracy and ``"updates_per_epoch"`` the number of parameter updates per epoch."""
+    from ._mlp import MLPClassifier
+
+    X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
+    n = X_train.shape[0]
+    out = {}
+    for label, batch_size, lr in REGIMES:
+        est = MLPClassifier(hidden_layer_sizes=(64,), solver="sgd", momentum=0.0,
+                            batch_size=batch_size, learning_rate_init=lr, max_iter=epochs,
+                            tol=0.0, n_iter_no_change=epochs + 1, random_state=random_state)
+        t0 = time.perf_counter()
+        _quiet_fit(est, X_train, y_train)
+        seconds = time.perf_counter() - t0
+        loss = np.asarray(est.loss_curve_, dtype=np.float64)
+        e = len(loss)
+        bs = n if batch_size == "full" else batch_size
+        out[label] = {
+            "loss": loss,
+            "seconds": seconds * np.arange(1, e + 1) / e,
+            "accuracy": float(est.score(X_test, y_test)),
+            "updates_per_epoch": -(-n // bs),
+        }
+    return out
+
+
+def gd_regimes_summary(results):
+    lines = []
+    for label, h in results.items():
+        lines.append(f"  {label:32s}: {h['updates_per_epoch']:5d} updates/epoch, loss "
+                     f"{h['loss'][-1]:.3f} after {len(h['loss'])} epochs, test accuracy "
+                     f"{h['accuracy']:.1%}, {h['seconds'][-1]:.2f} s")
+    return "\n".join(lines)
+
+
+def gd_regimes_figure(results):
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    fig, (ax_e, ax_s) = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    for i, (label, h) in enumerate(results.items()):
+        ep = np.arange(1, len(h["loss"]) + 1)
+        ax_e.plot(ep, h["loss"], color=f"C{i}", label=label)
+        ax_s.plot(h["seconds"], h["loss"], color=f"C{i}", label=label)
+    ax_e.set_yscale("log")
+    ax_e.set_xlabel("epoch")
+    ax_e.set_ylabel("training loss")
+    ax_e.set_title("loss against epochs")
+    ax_s.set_xlabel("training time (s)")
+    ax_s.set_title("loss against seconds")
+    ax_s.legend(fontsize="small")
+    fig.suptitle("load_digits, 64-64-10 relu network, plain SGD", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Lesson 4: the optimizers
+# --------------------------------------------------------------------------------------------
+
+#: (label, MLPClassifier parameters): a usual learning rate for each method; plain SGD gets the
+#: same rate as the two momentum methods, so that the effect of momentum shows.
+OPTIMIZERS = (
+    ("sgd", dict(solver="sgd", momentum=0.0, learning_rate_init=0.01)),
+    ("momentum", dict(solver="sgd", momentum=0.9, nesterovs_momentum=False,
+                      learning_rate_init=0.01)),
+    ("nesterov", dict(solver="sgd", momentum=0.9, nesterovs_momentum=True,
+                      learning_rate_init=0.01)),
+    ("adagrad", dict(solver="adagrad", learning_rate_init=0.05)),
+    ("adadelta", dict(solver="adadelta", learning_rate_init=1.0)),
+    ("rmsprop", dict(solver="rmsprop", learning_rate_init=0.001)),
+    ("adam", dict(solver="adam", learning_rate_init=0.001)),
+)
+
+
+def optimizers(epochs=30, random_state=0, data=None):
+    """Every optimizer on one problem (``load_digits``, 64-64-10 relu, batches of 32)."""
+    from ._mlp import MLPClassifier
+
+    X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
+    classes = np.unique(y_train)
+    out = {}
+    for label, params in OPTIMIZERS:
+        est = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, random_state=random_state,
+                            **params)
+        out[label] = _epoch_by_epoch(est, X_train, y_train, X_test, y_test, epochs, classes)
+    return out
+
+
+def optimizers_summary(results):
+    lines = []
+    for (label, params), h in zip(OPTIMIZERS, results.values()):
+        lines.append(f"  {label:9s} (rate {params['learning_rate_init']:<6g}): loss "
+                     f"{h['loss'][-1]:.4f}, test accuracy {h['accuracy'][-1]:.1%} after "
+                     f"{len(h['loss'])} epochs")
+    return "\n".join(lines)
+
+
+def optimizers_figure(results):
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    for i, (label, h) in enumerate(results.items()):
+        ep = np.arange(1, len(h["loss"]) + 1)
+        ax_l.plot(ep, h["loss"], color=f"C{i}", label=label)
+        ax_a.plot(ep, h["accuracy"], color=f"C{i}", label=label)
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("training loss")
+    ax_l.set_title("training loss")
+    ax_a.set_xlabel("epoch")
+    ax_a.set_ylabel("test accuracy")
+    ax_a.set_title("test accuracy")
+    ax_a.legend(fontsize="small", ncol=2, loc="lower right")
+    fig.suptitle("load_digits, 64-64-10 relu network, batches of 32", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Lesson 5: choosing a learning rate, and what the network learned
+# --------------------------------------------------------------------------------------------
+
+def lr_find_lesson(random_state=0, data=None, num=100):
+    """The learning-rate range test for mini-batch SGD with momentum on ``load_digits``, then a
+    fit at the suggested rate. Returns ``(result, fitted estimator, test accuracy)``."""
+    from ._lr_find import lr_find
+    from ._mlp import MLPClassifier
+
+    X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
+    est = MLPClassifier(hidden_layer_sizes=(64,), solver="sgd", batch_size=32,
+                        random_state=random_state)
+    result = lr_find(est, X_train, y_train, num=num)
+    est.set_params(learning_rate_init=result.suggested_lr, max_iter=20)
+    _quiet_fit(est, X_train, y_train)
+    return result, est, float(est.score(X_test, y_test))
+
+
+def moons_lesson(random_state=0, max_iter=300):
+    """A small network on the two-moons data set, with a validation split (early stopping) so
+    that validation loss and accuracy are recorded: ``(estimator, X, y)``."""
+    from sklearn.datasets import make_moons
+
+    from ._mlp import MLPClassifier
+
+    X, y = make_moons(n_samples=400, noise=0.25, random_state=random_state)
+    est = MLPClassifier(hidden_layer_sizes=(16, 16), activation="tanh", solver="adam",
+                        learning_rate_init=0.01, max_iter=max_iter, early_stopping=True,
+                        validation_fraction=0.2, n_iter_no_change=max_iter,
+                        random_state=random_state)
+    _quiet_fit(est, X, y)
+    return est, X, y
+
+
+# --------------------------------------------------------------------------------------------
+# All of them
+# --------------------------------------------------------------------------------------------
+
+def _have_matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")  # figures are only written to files here
+    return True
+
+
+def run(lessons=("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "lr_find",
+                 "training"), out_dir=None, quick=False, stream=None):
+    """Run the ``lessons`` (names as in ``LESSONS``), print what each shows and, if ``out_dir``
+    is given and matplotlib is installed, write its figure there. Returns the written paths."""
+    stream = sys.stdout if stream is None else stream
+    figures = out_dir is not None and _have_matplotlib()
+    if out_dir is not None and not figures:
+        print("(matplotlib is not installed: no figures; pip install 'fastnn[plot]')",
+              file=stream)
+    written = []
+
+    def save(fig_fn, name):
+        if figures:
+            path = save_figure(fig_fn(), out_dir, name)
+            written.append(path)
+            print(f"  -> {path}", file=stream)
+
+    data = None
+    if set(lessons) - {"single_neuron"}:
+        data = _digits(0)
+    for name in lessons:
+        t0 = time.perf_counter()
+        if name == "single_neuron":
+            epochs = 60 if quick else 300
+            r = single_neuron_lesson(lr=0.15, epochs=epochs)
+            print(f"Lesson 1. One sigmoid neuron (input 1.0, target 0.0, learning rate 0.15, "
+                  f"{epochs} epochs), on fastnn_core's kernels:", file=stream)
+            print(single_neuron_summary(r), file=stream)
+            save(lambda: single_neuron_figure(r), "single_neuron.png")
+        elif name == "cost_at_scale":
+            r = cost_at_scale(epochs=4 if quick else 30, data=data)
+            print("Lesson 2. Quadratic cost vs cross-entropy on load_digits (64-30-10, logistic "
+                  "hidden units, plain SGD, rate 0.1, batches of 10):", file=stream)
+            print(cost_at_scale_summary(r), file=stream)
+            save(lambda: cost_at_scale_figure(r), "cost_at_scale.png")
+        elif name == "gd_regimes":
+            r = gd_regimes(epochs=3 if quick else 30, data=data)
+            print("Lesson 3. Batch, per-sample and mini-batch gradient descent on load_digits "
+                  "(64-64-10 relu, plain SGD):", file=stream)
+            print(gd_regimes_summary(r), file=stream)
+            save(lambda: gd_regimes_figure(r), "gd_regimes.png")
+        elif name == "optimizers":
+            r = optimizers(epochs=3 if quick else 30, data=data)
+            print("Lesson 4. The optimizers on load_digits (64-64-10 relu, batches of 32):",
+                  file=stream)
+            print(optimizers_summary(r), file=stream)
+            save(lambda: optimizers_figure(r), "optimizers.png")
+        elif name == "lr_find":
+            result, est, acc = lr_find_lesson(data=data, num=30 if quick else 100)
+            print("Lesson 5. Learning-rate range test (SGD with momentum 0.9, batches of 32, "
+                  "load_digits):", file=stream)
+            print(f"  {result}", file=stream)
+            print(f"  20 epochs at the suggested rate: test accuracy {acc:.1%}", file=stream)
+
+            def fig():
+                from .plot import plot_lr_find
+                return plot_lr_find(result)
+            save(fig, "lr_find.png")
+        elif name == "training":
+            est, X, y = moons_lesson(max_iter=20 if quick else 300)
+            print("Lesson 6. Training curves and decision boundary (two moons, 2-16-16-1 tanh, "
+                  "adam, 20% validation):", file=stream)
+            print(f"  {est.n_iter_} epochs: training loss {est.loss_curve_[-1]:.3f}, "
+                  f"validation loss {est.validation_loss_curve_[-1]:.3f}, best validation "
+                  f"accuracy {est.best_validation_score_:.1%}", file=stream)
+
+            def fig_curves():
+                from .plot import plot_training
+                return plot_training(est)
+
+            def fig_boundary():
+                from .plot import plot_decision_boundary
+                return plot_decision_boundary(est, X, y)
+            save(fig_curves, "training_curves.png")
+            save(fig_boundary, "decision_boundary.png")
+        else:
+            raise ValueError(f"unknown lesson {name!r}; choose from {LESSONS}")
+        print(f"  ({time.perf_counter() - t0:.1f} s)\n", file=stream)
+    return written
+
+
+LESSONS = ("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "lr_find", "training")
+
+
+def main(argv=None):
+    """``python -m fastnn demo``'s lessons: run them, print the numbers, write the figures."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastnn demo",
+        description="The lessons of fastnn: quadratic cost vs cross-entropy, gradient-descent "
+                    "regimes, optimizers, learning-rate finder, training curves.")
+    parser.add_argument("--figures", default="fastnn-figures", metavar="DIR",
+                        help="directory for the PNG figures (default: ./fastnn-figures)")
+    parser.add_argument("--no-figures", action="store_true", help="print the numbers only")
+    parser.add_argument("--quick", action="store_true", help="a few epochs each (seconds)")
+    parser.add_argument("--lessons", nargs="+", choices=LESSONS, default=list(LESSONS),
+                        help="which lessons to run (default: all)")
+    args = parser.parse_args(argv)
+    out_dir = None if args.no_figures else args.figures
+    run(args.lessons, out_dir=out_dir, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

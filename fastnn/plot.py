@@ -108,7 +108,8 @@ def plot_training(est, ax=None, labels=None):
             if h["val_score"]:
                 any_val_score = True
                 ax_acc.plot(np.arange(1, len(h["val_score"]) + 1), h["val_score"], color=color,
-                            linestyle="--", label=f"{prefix}validation accuracy")
+                            linestyle="--" if h["train_score"] else "-",
+                            label=f"{prefix}validation accuracy")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("loss")
@@ -172,10 +173,14 @@ def plot_decision_boundary(est, X, y, ax=None, resolution=200, margin=0.5):
         index = np.searchsorted(classes, pred).reshape(g0.shape)
         ax.contourf(g0, g1, index, levels=np.arange(len(classes) + 1) - 0.5, cmap="tab10",
                     vmin=0, vmax=9, alpha=0.4)
-    y_index = np.searchsorted(classes, y) if np.isin(y, classes).all() else np.zeros(len(y), int)
-    cmap = "RdBu_r" if len(classes) == 2 else "tab10"
-    ax.scatter(X[:, 0], X[:, 1], c=y_index, cmap=cmap, vmin=0, vmax=(1 if len(classes) == 2 else 9),
-               edgecolors="k", linewidths=0.5, s=18)
+    colors = ["#2166ac", "#b2182b"] if len(classes) == 2 else [f"C{i % 10}" for i in
+                                                                range(len(classes))]
+    for i, c in enumerate(classes):
+        mask = y == c
+        if np.any(mask):
+            ax.scatter(X[mask, 0], X[mask, 1], color=colors[i], edgecolors="white",
+                       linewidths=0.6, s=20, label=str(c))
+    ax.legend(title="class", fontsize="small", loc="best")
     ax.set_xlim(x0[0], x0[-1])
     ax.set_ylim(x1[0], x1[-1])
     ax.set_xlabel("feature 0")
