@@ -1,0 +1,537 @@
+# cython: language_level=3
+"""The ``cython`` backend kernels (see fastnn_core/BACKENDS.md for the contract).
+
+Inputs are already validated by fastnn_core/_validate.py: C-contiguous arrays of one floating
+dtype (float32 or float64), labels np.intp in range, optional arguments None.  Nothing is
+re-validated here.
+
+Each kernel is a thin ``def`` wrapper that dispatches on the dtype to a fused (float/double)
+``cdef`` function; those run the rows without the GIL, serially for small inputs and with
+``prange(schedule='static')`` over rows (over equal chunks for 1-D arrays) once the array has
+``PARALLEL_MIN`` elements or more.  The per-row work is done by the C functions of
+fastnn_simd.h, compiled for several ISAs and dispatched at load time.
+"""
+
+cimport numpy as cnp
+from cython cimport floating
+from libc.math cimport INFINITY
+from cython.parallel cimport prange
+
+cnp.import_array()
+
+ctypedef cnp.npy_intp intp
+
+cdef extern from "fastnn_simd.h" nogil:
+    int fnn_max_threads()
+    const char *fnn_simd_info()
+    int FNN_HAVE_CLONES
+    int FASTNN_OPENMP
+
+    void fnn_softmax_row_f32(const float *z, float *out, intp C)
+    void fnn_softmax_row_f64(const double *z, double *out, intp C)
+    void fnn_log_softmax_row_f32(const float *z, float *out, intp C)
+    void fnn_log_softmax_row_f64(const double *z, double *out, intp C)
+    float fnn_logsumexp_row_f32(const float *z, intp C)
+    double fnn_logsumexp_row_f64(const double *z, intp C)
+    double fnn_ce_hard_row_f32(const float *z, float *g, intp C, intp y, const float *w,
+                               double W, double eps, double si, double scale)
+    double fnn_ce_hard_row_f64(const double *z, double *g, intp C, intp y, const double *w,
+                               double W, double eps, double si, double scale)
+    double fnn_ce_soft_row_f32(const float *z, const float *t, float *g, intp C,
+                               const float *w, double eps, double si, double scale)
+    double fnn_ce_soft_row_f64(const double *z, const double *t, double *g, intp C,
+                               const double *w, double eps, double si, double scale)
+    double fnn_bce_row_f32(const float *z, const float *y, float *g, intp k, double si,
+                           double scale)
+    double fnn_bce_row_f64(const double *z, const double *y, double *g, intp k, double si,
+                           double scale)
+    double fnn_sqerr_row_f32(const float *z, const float *y, float *g, intp k, int act,
+                             double si, double scale)
+    double fnn_sqerr_row_f64(const double *z, const double *y, double *g, intp k, int act,
+                             double si, double scale)
+    void fnn_activation_f32(int act, const float *z, float *out, intp n)
+    void fnn_activation_f64(int act, const double *z, double *out, intp n)
+    void fnn_activation_grad_f32(int act, const float *a, const float *u, float *out, intp n)
+    void fnn_activation_grad_f64(int act, const double *a, const double *u, double *out, intp n)
+    void fnn_sgd_f32(float *p, const float *g, float *v, intp n, float lr, float mom,
+                     int nesterov, float l2)
+    void fnn_sgd_f64(double *p, const double *g, double *v, intp n, double lr, double mom,
+                     int nesterov, double l2)
+    void fnn_adam_f32(float *p, const float *g, float *m, float *v, intp n, float lr_t,
+                      double b1, double b2, float eps, float l2)
+    void fnn_adam_f64(double *p, const double *g, double *m, double *v, intp n, double lr_t,
+                      double b1, double b2, double eps, double l2)
+    void fnn_adagrad_f32(float *p, const float *g, float *acc, intp n, float lr, float eps,
+                         float l2)
+    void fnn_adagrad_f64(double *p, const double *g, double *acc, intp n, double lr,
+                         double eps, double l2)
+    void fnn_rmsprop_f32(float *p, const float *g, float *sq, intp n, float lr, double rho,
+                         float eps, float l2)
+    void fnn_rmsprop_f64(double *p, const double *g, double *sq, intp n, double lr,
+                         double rho, double eps, double l2)
+    void fnn_adadelta_f32(float *p, const float *g, float *ag, float *ad, intp n, float lr,
+                          double rho, float eps, float l2)
+    void fnn_adadelta_f64(double *p, const double *g, double *ag, double *ad, intp n,
+                          double lr, double rho, double eps, double l2)
+    int fnn_exp_array_f32(const float *x, float *y, intp n, int isa)
+    int fnn_exp_array_f64(const double *x, double *y, intp n, int isa)
+
+#: Arrays with fewer elements than this run on one thread (measured: below ~32k elements the
+#: cost of waking an OpenMP team is larger than the gain).
+cdef enum:
+    PARALLEL_MIN = 32768
+PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
+
+OPENMP = bool(FASTNN_OPENMP)
+SIMD_INFO = fnn_simd_info().decode()
+
+
+cdef inline int _threads(intp work) noexcept nogil:
+    """Threads for a kernel over ``work`` elements: 1 below PARALLEL_MIN, else the OpenMP limit
+    of the calling thread (omp_get_max_threads, which threadpoolctl and OMP_NUM_THREADS set)."""
+    if work < PARALLEL_MIN:
+        return 1
+    return fnn_max_threads()
+
+
+cdef inline bint _is_f32(object a):
+    return cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_FLOAT32
+
+
+# --------------------------------------------------------------------------------------------
+# softmax family: mode 0 softmax, 1 log_softmax
+
+cdef void _softmax_rows(floating *z, floating *out, intp n, intp C, int mode) noexcept nogil:
+    cdef intp i
+    cdef int nt = _threads(n * C)
+    if nt > 1:
+        for i in prange(n, schedule='static', num_threads=nt):
+            if floating is float:
+                if mode == 0:
+                    fnn_softmax_row_f32(z + i * C, out + i * C, C)
+                else:
+                    fnn_log_softmax_row_f32(z + i * C, out + i * C, C)
+            else:
+                if mode == 0:
+                    fnn_softmax_row_f64(z + i * C, out + i * C, C)
+                else:
+                    fnn_log_softmax_row_f64(z + i * C, out + i * C, C)
+    else:
+        for i in range(n):
+            if floating is float:
+                if mode == 0:
+                    fnn_softmax_row_f32(z + i * C, out + i * C, C)
+                else:
+                    fnn_log_softmax_row_f32(z + i * C, out + i * C, C)
+            else:
+                if mode == 0:
+                    fnn_softmax_row_f64(z + i * C, out + i * C, C)
+                else:
+                    fnn_log_softmax_row_f64(z + i * C, out + i * C, C)
+
+
+cdef void _softmax_mv(floating[:, ::1] z, floating[:, ::1] out, int mode) noexcept:
+    cdef intp n = z.shape[0], C = z.shape[1]
+    if n == 0 or C == 0:
+        return
+    with nogil:
+        _softmax_rows(&z[0, 0], &out[0, 0], n, C, mode)
+
+
+def softmax(z, out):
+    """Row-wise softmax of ``z`` (n, C) into ``out`` (may be ``z``)."""
+    if _is_f32(z):
+        _softmax_mv[float](z, out, 0)
+    else:
+        _softmax_mv[double](z, out, 0)
+
+
+def log_softmax(z, out):
+    """Row-wise ``z - logsumexp(z)`` into ``out`` (may be ``z``)."""
+    if _is_f32(z):
+        _softmax_mv[float](z, out, 1)
+    else:
+        _softmax_mv[double](z, out, 1)
+
+
+cdef void _lse_mv(floating[:, ::1] z, floating[::1] out) noexcept:
+    cdef intp n = z.shape[0], C = z.shape[1], i
+    cdef floating *zp
+    cdef int nt
+    if n == 0:
+        return
+    if C == 0:
+        for i in range(n):
+            out[i] = -INFINITY
+        return
+    zp = &z[0, 0]
+    nt = _threads(n * C)
+    with nogil:
+        if nt > 1:
+            for i in prange(n, schedule='static', num_threads=nt):
+                if floating is float:
+                    out[i] = fnn_logsumexp_row_f32(zp + i * C, C)
+                else:
+                    out[i] = fnn_logsumexp_row_f64(zp + i * C, C)
+        else:
+            for i in range(n):
+                if floating is float:
+                    out[i] = fnn_logsumexp_row_f32(zp + i * C, C)
+                else:
+                    out[i] = fnn_logsumexp_row_f64(zp + i * C, C)
+
+
+def logsumexp(z, out):
+    """``log(sum(exp(z), axis=1))`` into ``out`` (n,)."""
+    if _is_f32(z):
+        _lse_mv[float](z, out)
+    else:
+        _lse_mv[double](z, out)
+
+
+# --------------------------------------------------------------------------------------------
+# cross-entropy with hard labels
+
+cdef double _ce_hard_rows(floating *z, intp *labels, floating *sw, floating *cw, double W,
+                          double eps, double scale, floating *g, floating *rl, intp n,
+                          intp C) noexcept nogil:
+    cdef intp i
+    cdef double total = 0.0, L, si
+    cdef int nt = _threads(n * C)
+    if nt > 1:
+        for i in prange(n, schedule='static', num_threads=nt):
+            si = 1.0 if sw == NULL else <double>sw[i]
+            if floating is float:
+                L = fnn_ce_hard_row_f32(z + i * C, NULL if g == NULL else g + i * C, C,
+                                        labels[i], cw, W, eps, si, scale)
+            else:
+                L = fnn_ce_hard_row_f64(z + i * C, NULL if g == NULL else g + i * C, C,
+                                        labels[i], cw, W, eps, si, scale)
+            if rl != NULL:
+                rl[i] = <floating>L
+            total += L
+    else:
+        for i in range(n):
+            si = 1.0 if sw == NULL else <double>sw[i]
+            if floating is float:
+                L = fnn_ce_hard_row_f32(z + i * C, NULL if g == NULL else g + i * C, C,
+                                        labels[i], cw, W, eps, si, scale)
+            else:
+                L = fnn_ce_hard_row_f64(z + i * C, NULL if g == NULL else g + i * C, C,
+                                        labels[i], cw, W, eps, si, scale)
+            if rl != NULL:
+                rl[i] = <floating>L
+            total += L
+    return total
+
+
+cdef double _ce_hard_mv(floating[:, ::1] z, intp[::1] labels, floating[::1] sw,
+                        floating[::1] cw, double eps, double scale, floating[:, ::1] grad,
+                        floating[::1] row_loss):
+    cdef intp n = z.shape[0], C = z.shape[1], c
+    cdef floating *swp = NULL
+    cdef floating *cwp = NULL
+    cdef floating *gp = NULL
+    cdef floating *rlp = NULL
+    cdef double W = <double>C, total
+    if n == 0 or C == 0:
+        return 0.0
+    if sw is not None:
+        swp = &sw[0]
+    if cw is not None:
+        cwp = &cw[0]
+        W = 0.0
+        for c in range(C):
+            W += cwp[c]
+    if grad is not None:
+        gp = &grad[0, 0]
+    if row_loss is not None:
+        rlp = &row_loss[0]
+    with nogil:
+        total = _ce_hard_rows(&z[0, 0], &labels[0], swp, cwp, W, eps, scale, gp, rlp, n, C)
+    return total
+
+
+def ce_hard(z, labels, sw, cw, double smoothing, double scale, grad, row_loss):
+    """Softmax cross-entropy with class indices; returns the unscaled total (BACKENDS.md)."""
+    if _is_f32(z):
+        return _ce_hard_mv[float](z, labels, sw, cw, smoothing, scale, grad, row_loss)
+    return _ce_hard_mv[double](z, labels, sw, cw, smoothing, scale, grad, row_loss)
+
+
+# --------------------------------------------------------------------------------------------
+# row losses over a second (n, C) array: 0 ce_soft, 1 bce, 2.. sqerr (act = kind - 2)
+
+cdef double _pair_rows(floating *z, floating *t, floating *sw, floating *cw, double eps,
+                       double scale, floating *g, floating *rl, intp n, intp C,
+                       int kind) noexcept nogil:
+    cdef intp i
+    cdef double total = 0.0, L, si
+    cdef int nt = _threads(n * C)
+    if nt > 1:
+        for i in prange(n, schedule='static', num_threads=nt):
+            si = 1.0 if sw == NULL else <double>sw[i]
+            L = _pair_row(z + i * C, t + i * C, NULL if g == NULL else g + i * C, C, cw, eps,
+                          si, scale, kind)
+            if rl != NULL:
+                rl[i] = <floating>L
+            total += L
+    else:
+        for i in range(n):
+            si = 1.0 if sw == NULL else <double>sw[i]
+            L = _pair_row(z + i * C, t + i * C, NULL if g == NULL else g + i * C, C, cw, eps,
+                          si, scale, kind)
+            if rl != NULL:
+                rl[i] = <floating>L
+            total += L
+    return total
+
+
+cdef inline double _pair_row(floating *z, floating *t, floating *g, intp C, floating *cw,
+                             double eps, double si, double scale, int kind) noexcept nogil:
+    if floating is float:
+        if kind == 0:
+            return fnn_ce_soft_row_f32(z, t, g, C, cw, eps, si, scale)
+        if kind == 1:
+            return fnn_bce_row_f32(z, t, g, C, si, scale)
+        return fnn_sqerr_row_f32(z, t, g, C, kind - 2, si, scale)
+    else:
+        if kind == 0:
+            return fnn_ce_soft_row_f64(z, t, g, C, cw, eps, si, scale)
+        if kind == 1:
+            return fnn_bce_row_f64(z, t, g, C, si, scale)
+        return fnn_sqerr_row_f64(z, t, g, C, kind - 2, si, scale)
+
+
+cdef double _pair_mv(floating[:, ::1] z, floating[:, ::1] t, floating[::1] sw, floating[::1] cw,
+                     double eps, double scale, floating[:, ::1] grad, floating[::1] row_loss,
+                     int kind):
+    cdef intp n = z.shape[0], C = z.shape[1], i
+    cdef floating *swp = NULL
+    cdef floating *cwp = NULL
+    cdef floating *gp = NULL
+    cdef floating *rlp = NULL
+    cdef double total
+    if n == 0:
+        return 0.0
+    if C == 0:
+        if row_loss is not None:
+            for i in range(n):
+                row_loss[i] = 0
+        return 0.0
+    if sw is not None:
+        swp = &sw[0]
+    if cw is not None:
+        cwp = &cw[0]
+    if grad is not None:
+        gp = &grad[0, 0]
+    if row_loss is not None:
+        rlp = &row_loss[0]
+    with nogil:
+        total = _pair_rows(&z[0, 0], &t[0, 0], swp, cwp, eps, scale, gp, rlp, n, C, kind)
+    return total
+
+
+def ce_soft(z, target, sw, cw, double smoothing, double scale, grad, row_loss):
+    """Softmax cross-entropy with target probabilities (n, C); returns the unscaled total."""
+    if _is_f32(z):
+        return _pair_mv[float](z, target, sw, cw, smoothing, scale, grad, row_loss, 0)
+    return _pair_mv[double](z, target, sw, cw, smoothing, scale, grad, row_loss, 0)
+
+
+def bce(z, y, sw, double scale, grad, row_loss):
+    """Binary cross-entropy on logits (n, k); returns the unscaled total."""
+    if _is_f32(z):
+        return _pair_mv[float](z, y, sw, None, 0.0, scale, grad, row_loss, 1)
+    return _pair_mv[double](z, y, sw, None, 0.0, scale, grad, row_loss, 1)
+
+
+_SQERR_ACT = {"identity": 0, "logistic": 1, "softmax": 2}
+
+
+def sqerr(z, y, act, sw, double scale, grad, row_loss):
+    """Quadratic cost of act(z) against y (n, k); returns the unscaled total."""
+    cdef int kind = 2 + _SQERR_ACT[act]
+    if _is_f32(z):
+        return _pair_mv[float](z, y, sw, None, 0.0, scale, grad, row_loss, kind)
+    return _pair_mv[double](z, y, sw, None, 0.0, scale, grad, row_loss, kind)
+
+
+# --------------------------------------------------------------------------------------------
+# 1-D elementwise kernels, split into one contiguous chunk per thread when large
+
+_ACT = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softplus": 5,
+        "elu": 6}
+
+
+# op: 0 activation, 1 activation_grad, 2 sgd, 3 adam, 4 adagrad, 5 rmsprop, 6 adadelta
+cdef void _elementwise(int op, int act, floating *a0, floating *a1, floating *a2,
+                       floating *a3, floating *a4, intp n, double *h) noexcept nogil:
+    cdef int nt = _threads(n), k
+    cdef intp lo, hi, step
+    if nt > 1:
+        step = (n + nt - 1) // nt
+        step = (step + 15) // 16 * 16   # whole vectors per chunk
+        for k in prange(nt, schedule='static', num_threads=nt):
+            lo = k * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            _elementwise_range(op, act, a0, a1, a2, a3, a4, lo, hi, h)
+    else:
+        _elementwise_range(op, act, a0, a1, a2, a3, a4, 0, n, h)
+
+
+cdef inline void _elementwise_range(int op, int act, floating *a0, floating *a1, floating *a2,
+                                    floating *a3, floating *a4, intp lo, intp hi,
+                                    double *h) noexcept nogil:
+    cdef intp m = hi - lo
+    if m <= 0:
+        return
+    if floating is float:
+        if op == 0:
+            fnn_activation_f32(act, a0 + lo, a1 + lo, m)
+        elif op == 1:
+            fnn_activation_grad_f32(act, a0 + lo, a1 + lo, a2 + lo, m)
+        elif op == 2:
+            fnn_sgd_f32(a0 + lo, a1 + lo, a2 + lo, m, <float>h[0], <float>h[1], <int>h[2],
+                        <float>h[3])
+        elif op == 3:
+            fnn_adam_f32(a0 + lo, a1 + lo, a2 + lo, a3 + lo, m, <float>h[0], h[1], h[2],
+                         <float>h[3], <float>h[4])
+        elif op == 4:
+            fnn_adagrad_f32(a0 + lo, a1 + lo, a2 + lo, m, <float>h[0], <float>h[1], <float>h[2])
+        elif op == 5:
+            fnn_rmsprop_f32(a0 + lo, a1 + lo, a2 + lo, m, <float>h[0], h[1], <float>h[2],
+                            <float>h[3])
+        else:
+            fnn_adadelta_f32(a0 + lo, a1 + lo, a2 + lo, a3 + lo, m, <float>h[0], h[1],
+                             <float>h[2], <float>h[3])
+    else:
+        if op == 0:
+            fnn_activation_f64(act, a0 + lo, a1 + lo, m)
+        elif op == 1:
+            fnn_activation_grad_f64(act, a0 + lo, a1 + lo, a2 + lo, m)
+        elif op == 2:
+            fnn_sgd_f64(a0 + lo, a1 + lo, a2 + lo, m, h[0], h[1], <int>h[2], h[3])
+        elif op == 3:
+            fnn_adam_f64(a0 + lo, a1 + lo, a2 + lo, a3 + lo, m, h[0], h[1], h[2], h[3], h[4])
+        elif op == 4:
+            fnn_adagrad_f64(a0 + lo, a1 + lo, a2 + lo, m, h[0], h[1], h[2])
+        elif op == 5:
+            fnn_rmsprop_f64(a0 + lo, a1 + lo, a2 + lo, m, h[0], h[1], h[2], h[3])
+        else:
+            fnn_adadelta_f64(a0 + lo, a1 + lo, a2 + lo, a3 + lo, m, h[0], h[1], h[2], h[3])
+
+
+cdef void _elementwise_mv(int op, int act, floating[::1] a0, floating[::1] a1,
+                          floating[::1] a2, floating[::1] a3, floating[::1] a4,
+                          double *h) noexcept:
+    cdef intp n = a0.shape[0]
+    cdef floating *p1 = NULL
+    cdef floating *p2 = NULL
+    cdef floating *p3 = NULL
+    cdef floating *p4 = NULL
+    if n == 0:
+        return
+    if a1 is not None:
+        p1 = &a1[0]
+    if a2 is not None:
+        p2 = &a2[0]
+    if a3 is not None:
+        p3 = &a3[0]
+    if a4 is not None:
+        p4 = &a4[0]
+    with nogil:
+        _elementwise(op, act, &a0[0], p1, p2, p3, p4, n, h)
+
+
+cdef void _dispatch(int op, int act, a0, a1, a2, a3, a4, double *h):
+    if _is_f32(a0):
+        _elementwise_mv[float](op, act, a0, a1, a2, a3, a4, h)
+    else:
+        _elementwise_mv[double](op, act, a0, a1, a2, a3, a4, h)
+
+
+def activation(name, z, out):
+    """``out = f(z)`` for 1-D ``z`` (``out`` may be ``z``)."""
+    cdef double h[1]
+    _dispatch(0, _ACT[name], z, out, None, None, None, h)
+
+
+def activation_grad(name, a, upstream, out):
+    """``out = upstream * f'`` with ``f'`` from the output ``a`` (``out`` may be ``upstream``)."""
+    cdef double h[1]
+    _dispatch(1, _ACT[name], a, upstream, out, None, None, h)
+
+
+def sgd(p, g, v, double lr, double momentum, nesterov, double l2):
+    """SGD with (Nesterov) momentum, in place (scikit-learn's SGDOptimizer)."""
+    cdef double h[4]
+    h[0] = lr
+    h[1] = momentum
+    h[2] = 1.0 if nesterov else 0.0
+    h[3] = l2
+    _dispatch(2, 0, p, g, v, None, None, h)
+
+
+def adam(p, g, m, v, double lr_t, double beta1, double beta2, double eps, double l2):
+    """Adam step with the bias-corrected rate ``lr_t``, in place."""
+    cdef double h[5]
+    h[0] = lr_t
+    h[1] = beta1
+    h[2] = beta2
+    h[3] = eps
+    h[4] = l2
+    _dispatch(3, 0, p, g, m, v, None, h)
+
+
+def adagrad(p, g, acc, double lr, double eps, double l2):
+    """AdaGrad step, in place."""
+    cdef double h[3]
+    h[0] = lr
+    h[1] = eps
+    h[2] = l2
+    _dispatch(4, 0, p, g, acc, None, None, h)
+
+
+def rmsprop(p, g, sq, double lr, double rho, double eps, double l2):
+    """RMSProp step, in place."""
+    cdef double h[4]
+    h[0] = lr
+    h[1] = rho
+    h[2] = eps
+    h[3] = l2
+    _dispatch(5, 0, p, g, sq, None, None, h)
+
+
+def adadelta(p, g, acc_g, acc_dx, double lr, double rho, double eps, double l2):
+    """AdaDelta step, in place."""
+    cdef double h[4]
+    h[0] = lr
+    h[1] = rho
+    h[2] = eps
+    h[3] = l2
+    _dispatch(6, 0, p, g, acc_g, acc_dx, None, h)
+
+
+# --------------------------------------------------------------------------------------------
+# test hook: the vectorised exp compiled for one named ISA
+
+def _exp(x, out, int isa=0):
+    """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
+    1 x86-64-v3, 2 x86-64-v4). Returns False when that variant is unavailable here."""
+    cdef float[::1] xf, of
+    cdef double[::1] xd, od
+    cdef int rc
+    if x.shape[0] == 0:
+        return True
+    if _is_f32(x):
+        xf = x
+        of = out
+        rc = fnn_exp_array_f32(&xf[0], &of[0], xf.shape[0], isa)
+    else:
+        xd = x
+        od = out
+        rc = fnn_exp_array_f64(&xd[0], &od[0], xd.shape[0], isa)
+    return rc == 0

@@ -1,0 +1,669 @@
+/*
+ * fastnn_simd.h -- portable, vectorisable per-row kernels of the fastnn `cython` backend.
+ *
+ * Why this file exists: the speed of softmax / cross-entropy comes from a vectorised exp, and
+ * gcc only vectorises libm's expf/exp under -ffast-math plus a native ISA, neither of which a
+ * portable wheel may use (-inf logits are masked classes, so inf/NaN semantics must be kept).
+ * So:
+ *   - fnn_exp_f32 / fnn_exp_f64 are exp written as plain arithmetic (range reduction + polynomial
+ *     + exponent bits) that gcc vectorises at -O3 without fast-math;
+ *   - the per-row loops (row max, exp-and-sum into the output buffer, scale / subtract) are C
+ *     functions whose reductions carry `#pragma omp simd reduction(...)` (enabled by
+ *     -fopenmp-simd, no OpenMP runtime needed);
+ *   - every row function is compiled for several ISAs with GCC function multiversioning
+ *     (target_clones: x86-64-v4 = AVX-512, x86-64-v3 = AVX2+FMA, default = SSE2) and picked once
+ *     at load time by an ifunc resolver.  Other compilers / platforms get plain functions.
+ *
+ * Threading is NOT done here: the Cython callers run rows in parallel with prange.
+ *
+ * Aliasing: the `out`/`g` buffer of a row function may be the very same memory as `z` (in-place
+ * use).  Every loop reads z[c] before it writes out[c] at the same index, which `omp simd`
+ * permits; the functions read whatever else they need (z[y]) before the first write.
+ *
+ * Sums are accumulated in double for both float and double data.
+ */
+#ifndef FASTNN_SIMD_H
+#define FASTNN_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef FASTNN_OPENMP
+#define FASTNN_OPENMP 0
+#endif
+#if FASTNN_OPENMP && defined(_OPENMP)
+#include <omp.h>
+#endif
+
+/* ---- run-time ISA dispatch ------------------------------------------------------------- */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) && \
+    defined(__x86_64__) && defined(__linux__) && (__GNUC__ >= 12) && !defined(FASTNN_NO_CLONES)
+#define FNN_HAVE_CLONES 1
+#define FNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FNN_HAVE_CLONES 0
+#define FNN_CLONES
+#endif
+
+#if defined(__GNUC__)
+#define FNN_INLINE static inline __attribute__((always_inline))
+#define FNN_PRAGMA(x) _Pragma(#x)
+#else
+#define FNN_INLINE static inline
+#define FNN_PRAGMA(x)
+#endif
+#define FNN_SIMD FNN_PRAGMA(omp simd)
+#define FNN_SIMD_SUM(v) FNN_PRAGMA(omp simd reduction(+ : v))
+#define FNN_SIMD_SUM2(v, w) FNN_PRAGMA(omp simd reduction(+ : v, w))
+#define FNN_SIMD_SUM3(v, w, x) FNN_PRAGMA(omp simd reduction(+ : v, w, x))
+#define FNN_SIMD_MAX(v) FNN_PRAGMA(omp simd reduction(max : v))
+
+/* OpenMP thread limit of the calling thread (threadpoolctl / OMP_NUM_THREADS change it). */
+static inline int fnn_max_threads(void)
+{
+#if FASTNN_OPENMP && defined(_OPENMP)
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static const char *fnn_simd_info(void)
+{
+#if FNN_HAVE_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4"))
+        return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+               "running x86-64-v4";
+    if (__builtin_cpu_supports("x86-64-v3"))
+        return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+               "running x86-64-v3";
+    return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+           "running default";
+#else
+    return "no run-time dispatch (single build for the compiler's baseline ISA)";
+#endif
+}
+
+/* ---- exp ----------------------------------------------------------------------------------
+ * exp(x) = 2^n * p(r), n = round(x / ln2), r = x - n ln2 (Cody-Waite hi/lo split), |r| <= ln2/2.
+ * n is rounded with the 1.5 * 2^(mantissa bits) trick, so it needs no rint instruction (SSE2
+ * has none) and its integer value is read straight from the bits.  2^n is built from the
+ * exponent bits.
+ *
+ * Domain and accuracy (checked against numpy.exp over dense sweeps of [-750, 0]):
+ *   - x <= 0 (what softmax needs: z - max(z)), x = -inf, NaN.  Also right for 0 < x <= 88
+ *     (float) / 0 < x <= 709 (double), but no kernel relies on that.
+ *   - results that would be subnormal are flushed to +0: x < ln(FLT_MIN) = -87.3365 (float),
+ *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
+ *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
+ *   - float: Cephes degree-7 polynomial, max error ~1 ulp; double: degree-13 Taylor, ~1 ulp.
+ */
+/* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
+ * expressions is not if-converted under gcc's default -ftrapping-math (it will not execute a
+ * possibly-trapping operation speculatively), and that keeps the loop from vectorising. */
+FNN_INLINE float fnn_sel_f32(int c, float a, float b)
+{
+    uint32_t ua, ub, m = 0u - (uint32_t)(c != 0), r;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    r = (ua & m) | (ub & ~m);
+    float f;
+    memcpy(&f, &r, 4);
+    return f;
+}
+FNN_INLINE double fnn_sel_f64(int c, double a, double b)
+{
+    uint64_t ua, ub, m = (uint64_t)0 - (uint64_t)(c != 0), r;
+    memcpy(&ua, &a, 8);
+    memcpy(&ub, &b, 8);
+    r = (ua & m) | (ub & ~m);
+    double f;
+    memcpy(&f, &r, 8);
+    return f;
+}
+#define FNN_ABS(x) ((x) < 0 ? -(x) : (x))
+#define FNN_LOG2E 1.44269504088896340736
+FNN_INLINE float fnn_exp_f32(float x)
+{
+    const float magic = 12582912.0f; /* 0x1.8p23 */
+    float t = x * (float)FNN_LOG2E + magic;
+    float n = t - magic;
+    float r = x - n * 0.693359375f;  /* ln2 hi (exact in n * hi) */
+    r = r - n * -2.12194440e-4f;     /* ln2 lo */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    uint32_t tb, mb;
+    memcpy(&tb, &t, 4);
+    memcpy(&mb, &magic, 4);
+    uint32_t eb = (tb - mb + 127u) << 23; /* = (n + 127) << 23 */
+    float scale;
+    memcpy(&scale, &eb, 4);
+    float res = p * scale;
+    /* res, or +0 below the cutoff (and for -inf); a NaN x fails the test and stays NaN */
+    return fnn_sel_f32(x < -87.33654475f, 0.0f, res);
+}
+
+FNN_INLINE double fnn_exp_f64(double x)
+{
+    const double magic = 6755399441055744.0; /* 0x1.8p52 */
+    double t = x * FNN_LOG2E + magic;
+    double n = t - magic;
+    double r = x - n * 6.93147180369123816490e-01; /* ln2 hi, fdlibm */
+    r = r - n * 1.90821492927058770002e-10;        /* ln2 lo */
+    double p = 1.0 / 6227020800.0;                 /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * (r * r) + r + 1.0;
+    uint64_t tb, mb;
+    memcpy(&tb, &t, 8);
+    memcpy(&mb, &magic, 8);
+    uint64_t eb = (tb - mb + 1023u) << 52;
+    double scale;
+    memcpy(&scale, &eb, 8);
+    double res = p * scale;
+    return fnn_sel_f64(x < -708.39641853226408, 0.0, res);
+}
+
+/* ---- the per-row kernels, written once for float and double ---------------------------- */
+#define FNN_DEFINE_ROWS(T, S, EXP, SEL, LOG1P, EXPM1, TANH, SQRT)                                      \
+                                                                                                  \
+    FNN_INLINE T fnn_rowmax_##S(const T *z, ptrdiff_t C)                                         \
+    {                                                                                             \
+        T m = -INFINITY;                                                                          \
+        FNN_SIMD_MAX(m)                                                                           \
+        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+            m = z[c] > m ? z[c] : m;                                                              \
+        return m;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    /* sum_c exp(z_c - m), writing the exps to e (which may be z) when e is not NULL */           \
+    FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m)                         \
+    {                                                                                             \
+        double s = 0.0;                                                                           \
+        if (e) {                                                                                  \
+            FNN_SIMD_SUM(s)                                                                       \
+            for (ptrdiff_t c = 0; c < C; c++) {                                                   \
+                T v = EXP(z[c] - m);                                                              \
+                e[c] = v;                                                                         \
+                s += v;                                                                           \
+            }                                                                                     \
+        } else {                                                                                  \
+            FNN_SIMD_SUM(s)                                                                       \
+            for (ptrdiff_t c = 0; c < C; c++)                                                     \
+                s += EXP(z[c] - m);                                                               \
+        }                                                                                         \
+        return s;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    FNN_INLINE void fnn_scale_##S(T *x, ptrdiff_t C, T a)                                        \
+    {                                                                                             \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+            x[c] *= a;                                                                            \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- softmax family ---- */                                                               \
+    FNN_CLONES void fnn_softmax_row_##S(const T *z, T *out, ptrdiff_t C)                         \
+    {                                                                                             \
+        T m = fnn_rowmax_##S(z, C);                                                               \
+        double s = fnn_expsum_##S(z, out, C, m);                                                  \
+        fnn_scale_##S(out, C, (T)(1.0 / s));                                                      \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES void fnn_log_softmax_row_##S(const T *z, T *out, ptrdiff_t C)                     \
+    {                                                                                             \
+        T m = fnn_rowmax_##S(z, C);                                                               \
+        T ls = (T)log(fnn_expsum_##S(z, NULL, C, m));                                             \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+            out[c] = (z[c] - m) - ls;                                                             \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES T fnn_logsumexp_row_##S(const T *z, ptrdiff_t C)                                  \
+    {                                                                                             \
+        T m = fnn_rowmax_##S(z, C);                                                               \
+        double s = fnn_expsum_##S(z, NULL, C, m);                                                 \
+        return (T)((double)m + log(s));                                                           \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- cross-entropy, hard labels: one fused pass set per row.                              \
+     * q_c = si * ((1-eps) w_y [c==y] + eps/C w_c); returns L = sum_c q_c (lse - z_c) (terms     \
+     * with q_c = 0 add 0); writes g = scale * (Q p - q) when g != NULL (g may be z).            \
+     * w may be NULL (all ones); W = sum_c w_c (C when w is NULL). */                            \
+    FNN_CLONES double fnn_ce_hard_row_##S(const T *z, T *g, ptrdiff_t C, ptrdiff_t y,            \
+                                          const T *w, double W, double eps, double si,           \
+                                          double scale)                                          \
+    {                                                                                             \
+        const double zy = (double)z[y];                                                           \
+        const double a = (1.0 - eps) * (w ? (double)w[y] : 1.0); /* label coefficient */         \
+        const double b = eps / (double)C;                         /* per w_c smoothing */        \
+        const T m = fnn_rowmax_##S(z, C);                                                         \
+        double s = 0.0, sd = 0.0; /* sd = sum_{w_c != 0} w_c (z_c - m) */                        \
+        if (b == 0.0) {                                                                           \
+            s = fnn_expsum_##S(z, g, C, m);                                                       \
+        } else if (w) {                                                                           \
+            if (g) {                                                                              \
+                FNN_SIMD_SUM2(s, sd)                                                              \
+                for (ptrdiff_t c = 0; c < C; c++) {                                               \
+                    T d = z[c] - m;                                                               \
+                    T e = EXP(d);                                                                 \
+                    g[c] = e;                                                                     \
+                    s += e;                                                                       \
+                    sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)d, 0.0);                  \
+                }                                                                                 \
+            } else {                                                                              \
+                FNN_SIMD_SUM2(s, sd)                                                              \
+                for (ptrdiff_t c = 0; c < C; c++) {                                               \
+                    T d = z[c] - m;                                                               \
+                    s += EXP(d);                                                                  \
+                    sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)d, 0.0);                  \
+                }                                                                                 \
+            }                                                                                     \
+        } else {                                                                                  \
+            if (g) {                                                                              \
+                FNN_SIMD_SUM2(s, sd)                                                              \
+                for (ptrdiff_t c = 0; c < C; c++) {                                               \
+                    T d = z[c] - m;                                                               \
+                    T e = EXP(d);                                                                 \
+                    g[c] = e;                                                                     \
+                    s += e;                                                                       \
+                    sd += d;                                                                      \
+                }                                                                                 \
+            } else {                                                                              \
+                FNN_SIMD_SUM2(s, sd)                                                              \
+                for (ptrdiff_t c = 0; c < C; c++) {                                               \
+                    T d = z[c] - m;                                                               \
+                    s += EXP(d);                                                                  \
+                    sd += d;                                                                      \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        const double ls = log(s);                                                                 \
+        double L = 0.0;                                                                           \
+        if (a != 0.0)                                                                             \
+            L += a * (ls - (zy - (double)m));                                                     \
+        if (b != 0.0)                                                                             \
+            L += b * (W * ls - sd);                                                               \
+        L = si != 0.0 ? si * L : 0.0;                                                             \
+        if (s != s) /* a NaN / +inf logit, or an all -inf row */                                  \
+            L = NAN;                                                                              \
+        if (g) {                                                                                  \
+            const double k = scale * si;                                                          \
+            const double ey = (double)g[y];                                                       \
+            const T A = (T)(k * (a + b * W) / s);                                                 \
+            const T B = (T)(k * b);                                                               \
+            if (B == 0) {                                                                         \
+                fnn_scale_##S(g, C, A);                                                           \
+            } else if (w) {                                                                       \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    g[c] = A * g[c] - B * w[c];                                                   \
+            } else {                                                                              \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    g[c] = A * g[c] - B;                                                          \
+            }                                                                                     \
+            /* label column: k (Q p_y - a - b w_y), with Q p_y - a = (a (e_y - s) + b W e_y) / s \
+             * so that p_y ~ 1 does not cancel */                                                 \
+            g[y] = (T)(k * ((a * (ey - s) + b * W * ey) / s - b * (w ? (double)w[y] : 1.0)));     \
+        }                                                                                         \
+        return L;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- cross-entropy, soft targets: q_c = si * w_c ((1-eps) t_c + eps/C) */                 \
+    FNN_CLONES double fnn_ce_soft_row_##S(const T *z, const T *t, T *g, ptrdiff_t C,             \
+                                          const T *w, double eps, double si, double scale)       \
+    {                                                                                             \
+        const double b = eps / (double)C, a = 1.0 - eps;                                          \
+        const T m = fnn_rowmax_##S(z, C);                                                         \
+        double s = 0.0, U = 0.0, ud = 0.0; /* U = sum u_c, ud = sum_{u_c != 0} u_c (z_c - m) */  \
+        FNN_SIMD_SUM3(s, U, ud)                                                                   \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                       \
+            T d = z[c] - m;                                                                       \
+            T e = EXP(d);                                                                         \
+            double u = (a * (double)t[c] + b) * (w ? (double)w[c] : 1.0);                         \
+            if (g)                                                                                \
+                g[c] = e;                                                                         \
+            s += e;                                                                               \
+            U += u;                                                                               \
+            ud += fnn_sel_f64(u != 0.0, u * (double)d, 0.0);                                      \
+        }                                                                                         \
+        double L = U * log(s) - ud;                                                               \
+        L = si != 0.0 ? si * L : 0.0;                                                             \
+        if (s != s)                                                                               \
+            L = NAN;                                                                              \
+        if (g) {                                                                                  \
+            const double k = scale * si, A = k * U / s;                                           \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t c = 0; c < C; c++) {                                                   \
+                double u = (a * (double)t[c] + b) * (w ? (double)w[c] : 1.0);                     \
+                g[c] = (T)(A * (double)g[c] - k * u);                                             \
+            }                                                                                     \
+        }                                                                                         \
+        return L;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- binary cross-entropy on logits, one row of k outputs ---- */                         \
+    FNN_CLONES double fnn_bce_row_##S(const T *z, const T *y, T *g, ptrdiff_t k, double si,      \
+                                      double scale)                                              \
+    {                                                                                             \
+        double L = 0.0;                                                                           \
+        const T ks = (T)(scale * si);                                                             \
+        for (ptrdiff_t j = 0; j < k; j++) {                                                       \
+            const T zj = z[j], yj = y[j];                                                         \
+            const T e = EXP(-FNN_ABS(zj));                                                           \
+            L += (double)((zj > 0 ? zj : (T)0) - yj * zj) + (double)LOG1P(e);                     \
+            if (g) {                                                                              \
+                const T d1 = (T)1 / ((T)1 + e);                                                   \
+                const T sig = SEL(zj >= 0, d1, e * d1);                                           \
+                g[j] = ks * (sig - yj);                                                           \
+            }                                                                                     \
+        }                                                                                         \
+        return si * L;                                                                            \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- quadratic cost; act 0 identity, 1 logistic, 2 softmax ---- */                        \
+    FNN_CLONES double fnn_sqerr_row_##S(const T *z, const T *y, T *g, ptrdiff_t k, int act,      \
+                                        double si, double scale)                                 \
+    {                                                                                             \
+        double L = 0.0;                                                                           \
+        const T ks = (T)(scale * si);                                                             \
+        if (act == 0) {                                                                           \
+            if (g) {                                                                              \
+                FNN_SIMD_SUM(L)                                                                   \
+                for (ptrdiff_t j = 0; j < k; j++) {                                               \
+                    T d = z[j] - y[j];                                                            \
+                    L += (double)d * (double)d;                                                   \
+                    g[j] = ks * d;                                                                \
+                }                                                                                 \
+            } else {                                                                              \
+                FNN_SIMD_SUM(L)                                                                   \
+                for (ptrdiff_t j = 0; j < k; j++) {                                               \
+                    T d = z[j] - y[j];                                                            \
+                    L += (double)d * (double)d;                                                   \
+                }                                                                                 \
+            }                                                                                     \
+        } else if (act == 1) {                                                                    \
+            FNN_SIMD_SUM(L)                                                                       \
+            for (ptrdiff_t j = 0; j < k; j++) {                                                   \
+                T zj = z[j];                                                                      \
+                T e = EXP(-FNN_ABS(zj));                                                             \
+                T d1 = (T)1 / ((T)1 + e);                                                         \
+                T a = SEL(zj >= 0, d1, e * d1);                                                   \
+                T d = a - y[j];                                                                   \
+                L += (double)d * (double)d;                                                       \
+                if (g)                                                                            \
+                    g[j] = ks * d * a * ((T)1 - a);                                               \
+            }                                                                                     \
+        } else {                                                                                  \
+            const T m = fnn_rowmax_##S(z, k);                                                     \
+            if (g) {                                                                              \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, g, k, m));                              \
+                double S = 0.0;                                                                   \
+                FNN_SIMD_SUM2(L, S)                                                               \
+                for (ptrdiff_t j = 0; j < k; j++) {                                               \
+                    T a = g[j] * inv;                                                             \
+                    T d = a - y[j];                                                               \
+                    g[j] = a;                                                                     \
+                    L += (double)d * (double)d;                                                   \
+                    S += (double)a * (double)d;                                                   \
+                }                                                                                 \
+                const T Sf = (T)S;                                                                \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t j = 0; j < k; j++) {                                               \
+                    T a = g[j];                                                                   \
+                    g[j] = ks * a * ((a - y[j]) - Sf);                                            \
+                }                                                                                 \
+            } else {                                                                              \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, NULL, k, m));                           \
+                FNN_SIMD_SUM(L)                                                                   \
+                for (ptrdiff_t j = 0; j < k; j++) {                                               \
+                    T d = EXP(z[j] - m) * inv - y[j];                                             \
+                    L += (double)d * (double)d;                                                   \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        return 0.5 * si * L;                                                                      \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- activations on [0, n): 0 identity 1 logistic 2 tanh 3 relu 4 leaky_relu 5 softplus   \
+     * 6 elu.  out may be z. */                                                                   \
+    FNN_CLONES void fnn_activation_##S(int act, const T *z, T *out, ptrdiff_t n)                 \
+    {                                                                                             \
+        switch (act) {                                                                            \
+        case 0:                                                                                   \
+            if (out != z)                                                                         \
+                memmove(out, z, (size_t)n * sizeof(T));                                           \
+            break;                                                                                \
+        case 1:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T x = z[i], e = EXP(-FNN_ABS(x));                                                 \
+                T d1 = (T)1 / ((T)1 + e);                                                         \
+                out[i] = SEL(x >= 0, d1, e * d1);                                                 \
+            }                                                                                     \
+            break;                                                                                \
+        case 2:                                                                                   \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = TANH(z[i]);                                                              \
+            break;                                                                                \
+        case 3:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T x = z[i];                                                                       \
+                out[i] = x > 0 ? x : (x != x ? x : (T)0);                                         \
+            }                                                                                     \
+            break;                                                                                \
+        case 4:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T x = z[i];                                                                       \
+                out[i] = SEL(x > 0, x, (T)0.01 * x);                                              \
+            }                                                                                     \
+            break;                                                                                \
+        case 5:                                                                                   \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T x = z[i];                                                                       \
+                out[i] = LOG1P(EXP(-FNN_ABS(x))) + (x > 0 ? x : (T)0);                               \
+            }                                                                                     \
+            break;                                                                                \
+        default:                                                                                  \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T x = z[i];                                                                       \
+                out[i] = x > 0 ? x : EXPM1(x);                                                    \
+            }                                                                                     \
+            break;                                                                                \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    /* out = upstream * f'(z), f' from the output a = f(z); out may be upstream */               \
+    FNN_CLONES void fnn_activation_grad_##S(int act, const T *a, const T *u, T *out,             \
+                                            ptrdiff_t n)                                         \
+    {                                                                                             \
+        switch (act) {                                                                            \
+        case 0:                                                                                   \
+            if (out != u)                                                                         \
+                memmove(out, u, (size_t)n * sizeof(T));                                           \
+            break;                                                                                \
+        case 1:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * (a[i] * ((T)1 - a[i]));                                           \
+            break;                                                                                \
+        case 2:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * ((T)1 - a[i] * a[i]);                                             \
+            break;                                                                                \
+        case 3:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * (a[i] > 0 ? (T)1 : (T)0);                                         \
+            break;                                                                                \
+        case 4:                                                                                   \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * (a[i] > 0 ? (T)1 : (T)0.01);                                      \
+            break;                                                                                \
+        case 5:                                                                                   \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * -EXPM1(-a[i]);                                                    \
+            break;                                                                                \
+        default:                                                                                  \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++)                                                     \
+                out[i] = u[i] * SEL(a[i] > 0, (T)1, a[i] + (T)1);                                 \
+            break;                                                                                \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- optimizer steps on [0, n), in place; g_eff = g + l2 p on the fly ---- */             \
+    FNN_CLONES void fnn_sgd_##S(T *p, const T *g, T *v, ptrdiff_t n, T lr, T mom, int nesterov,  \
+                                T l2)                                                            \
+    {                                                                                             \
+        if (nesterov) {                                                                           \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T ge = g[i] + l2 * p[i];                                                          \
+                T vi = mom * v[i] - lr * ge;                                                      \
+                v[i] = vi;                                                                        \
+                p[i] += mom * vi - lr * ge;                                                       \
+            }                                                                                     \
+        } else {                                                                                  \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+                T ge = g[i] + l2 * p[i];                                                          \
+                T vi = mom * v[i] - lr * ge;                                                      \
+                v[i] = vi;                                                                        \
+                p[i] += vi;                                                                       \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES void fnn_adam_##S(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr_t, double b1_, \
+                                 double b2_, T eps, T l2)                                        \
+    {                                                                                             \
+        /* 1 - beta in double, then rounded: what NumPy does with (1 - beta1) * g */              \
+        const T b1 = (T)b1_, b2 = (T)b2_, c1 = (T)(1.0 - b1_), c2 = (T)(1.0 - b2_);               \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+            T ge = g[i] + l2 * p[i];                                                              \
+            T mi = b1 * m[i] + c1 * ge;                                                           \
+            T vi = b2 * v[i] + c2 * (ge * ge);                                                    \
+            m[i] = mi;                                                                            \
+            v[i] = vi;                                                                            \
+            p[i] -= lr_t * mi / (SQRT(vi) + eps);                                                 \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES void fnn_adagrad_##S(T *p, const T *g, T *acc, ptrdiff_t n, T lr, T eps, T l2)    \
+    {                                                                                             \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+            T ge = g[i] + l2 * p[i];                                                              \
+            T ai = acc[i] + ge * ge;                                                              \
+            acc[i] = ai;                                                                          \
+            p[i] -= lr * ge / (SQRT(ai) + eps);                                                   \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES void fnn_rmsprop_##S(T *p, const T *g, T *sq, ptrdiff_t n, T lr, double rho_,     \
+                                    T eps, T l2)                                                 \
+    {                                                                                             \
+        const T rho = (T)rho_, c = (T)(1.0 - rho_);                                               \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+            T ge = g[i] + l2 * p[i];                                                              \
+            T si = rho * sq[i] + c * (ge * ge);                                                   \
+            sq[i] = si;                                                                           \
+            p[i] -= lr * ge / (SQRT(si) + eps);                                                   \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_CLONES void fnn_adadelta_##S(T *p, const T *g, T *acc_g, T *acc_dx, ptrdiff_t n, T lr,   \
+                                     double rho_, T eps, T l2)                                   \
+    {                                                                                             \
+        const T rho = (T)rho_, c = (T)(1.0 - rho_);                                               \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+            T ge = g[i] + l2 * p[i];                                                              \
+            T ag = rho * acc_g[i] + c * (ge * ge);                                                \
+            T dx = SQRT(acc_dx[i] + eps) / SQRT(ag + eps) * ge;                                   \
+            acc_g[i] = ag;                                                                        \
+            acc_dx[i] = rho * acc_dx[i] + c * (dx * dx);                                          \
+            p[i] -= lr * dx;                                                                      \
+        }                                                                                         \
+    }
+
+FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
+FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
+
+/* ---- exp over an array for one named ISA, so that tests can compare the variants ---------
+ * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4.  Returns -1 when that variant is not built
+ * here or this CPU cannot run it, else 0. */
+#if FNN_HAVE_CLONES
+#define FNN_EXP_VARIANT(T, S, ISA, TARGET)                                                      \
+    __attribute__((target(TARGET))) static void fnn_exp_array_##S##_##ISA(const T *x, T *y,    \
+                                                                          ptrdiff_t n)        \
+    {                                                                                           \
+        FNN_SIMD                                                                                \
+        for (ptrdiff_t i = 0; i < n; i++)                                                       \
+            y[i] = fnn_exp_##S(x[i]);                                                           \
+    }
+FNN_EXP_VARIANT(float, f32, v4, "arch=x86-64-v4")
+FNN_EXP_VARIANT(float, f32, v3, "arch=x86-64-v3")
+FNN_EXP_VARIANT(double, f64, v4, "arch=x86-64-v4")
+FNN_EXP_VARIANT(double, f64, v3, "arch=x86-64-v3")
+#endif
+
+#define FNN_EXP_DISPATCH(T, S)                                                                  \
+    static void fnn_exp_array_##S##_base(const T *x, T *y, ptrdiff_t n)                         \
+    {                                                                                           \
+        FNN_SIMD                                                                                \
+        for (ptrdiff_t i = 0; i < n; i++)                                                       \
+            y[i] = fnn_exp_##S(x[i]);                                                           \
+    }                                                                                           \
+    static int fnn_exp_array_##S(const T *x, T *y, ptrdiff_t n, int isa)                       \
+    {                                                                                           \
+        if (isa == 0) {                                                                         \
+            fnn_exp_array_##S##_base(x, y, n);                                                  \
+            return 0;                                                                           \
+        }                                                                                       \
+        FNN_EXP_DISPATCH_CLONES(S)                                                              \
+        return -1;                                                                              \
+    }
+#if FNN_HAVE_CLONES
+#define FNN_EXP_DISPATCH_CLONES(S)                                                              \
+    __builtin_cpu_init();                                                                       \
+    if (isa == 1 && __builtin_cpu_supports("x86-64-v3")) {                                      \
+        fnn_exp_array_##S##_v3(x, y, n);                                                        \
+        return 0;                                                                               \
+    }                                                                                           \
+    if (isa == 2 && __builtin_cpu_supports("x86-64-v4")) {                                      \
+        fnn_exp_array_##S##_v4(x, y, n);                                                        \
+        return 0;                                                                               \
+    }
+#else
+#define FNN_EXP_DISPATCH_CLONES(S)
+#endif
+FNN_EXP_DISPATCH(float, f32)
+FNN_EXP_DISPATCH(double, f64)
+
+#endif /* FASTNN_SIMD_H */
