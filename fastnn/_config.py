@@ -176,7 +176,8 @@ def get_config():
     config["environment"] = {
         key: os.environ[key] for key in _ENVIRONMENT if key in os.environ
     }
-    return config
+    # Plain JSON values only (tuples become lists, anything exotic its str()).
+    return json.loads(json.dumps(config, default=str))
 
 
 def _format(value, indent):

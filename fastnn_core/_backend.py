@@ -127,11 +127,14 @@ def numba_cache_dir():
     if module is not None:
         if _numba_cache_disabled is not None:
             return None, _numba_cache_disabled
-        for obj in vars(module).values():
-            cache = getattr(obj, "_cache", None)
-            path = getattr(cache, "cache_path", None)
-            if path:
-                return path, None
+        prefix = module.__name__
+        for name, submodule in list(sys.modules.items()):
+            if submodule is None or not (name == prefix or name.startswith(prefix + ".")):
+                continue
+            for obj in vars(submodule).values():
+                path = getattr(getattr(obj, "_cache", None), "cache_path", None)
+                if path:
+                    return path, None
     spec = importlib.util.find_spec(_MODULES["numba"])
     candidates = []
     if os.environ.get("NUMBA_CACHE_DIR"):
