@@ -738,12 +738,23 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._label_binarizer.inverse_transform(y_pred)
 
     def predict_proba(self, X):
-        """Probability estimates, shape (n_samples, n_classes), in the order of ``classes_``."""
-        y_pred = self._forward_proba(X)
+        """Probability estimates, shape (n_samples, n_classes), in the order of ``classes_``.
+
+        For binary targets the columns are ``sigmoid(-z)`` and ``sigmoid(z)`` of the output
+        logit ``z`` (scikit-learn computes ``1 - sigmoid(z)``, which rounds to 0 once
+        ``sigmoid(z)`` rounds to 1). Probabilities that underflow are returned as the smallest
+        positive normal number of the dtype instead of 0, so ``log(predict_proba(X))`` is finite.
+        """
+        check_is_fitted(self)
+        X = self._validate_X_predict(X)
+        kernels = self._kernels()
+        z = self._logits(X, kernels)
         if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
+            z = np.hstack([-z, z])
+        proba = output_activation(z, self.out_activation_, kernels)
+        # Never exactly 0 (an underflowed exp): log(predict_proba) stays finite, as
+        # predict_log_proba is.
+        return np.maximum(proba, np.finfo(proba.dtype).tiny, out=proba)
 
     def predict_log_proba(self, X):
         """Log of the probability estimates, computed stably from the logits (log-softmax or
