@@ -53,7 +53,9 @@ def _ce_hard_plain(z, labels, sw, scale, grad, row_loss):
     rows = np.arange(z.shape[0])
     L = np.log(s[:, 0]) - shifted[rows, labels]
     if sw is not None:
-        L *= sw
+        # a zero-weight row adds 0 even when its label is a masked class (0 * inf is not NaN)
+        with np.errstate(invalid="ignore"):
+            L = np.where(sw != 0, L * sw, 0).astype(L.dtype, copy=False)
     if row_loss is not None:
         row_loss[...] = L
     if grad is not None:
