@@ -24,7 +24,8 @@ import numpy as np
 import fastnn
 from fastnn import MLPClassifier, _lessons
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "figures")
+DEFAULT_OUT = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "figures"))
 
 
 def main(argv=None):

@@ -20,7 +20,8 @@ import sys
 
 from fastnn import _lessons
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "figures")
+DEFAULT_OUT = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "figures"))
 
 
 def main(argv=None):
