@@ -227,6 +227,24 @@ def _initialized_clone(est, X, y):
     return model
 
 
+def effective_sample_weight(model, X, y, sample_weight):
+    """The per-row weights of the loss ``fit`` minimises: ``sample_weight * class_weight[y]``
+    (the estimator's own rule when it has one), float64, or None."""
+    hook = getattr(model, "_effective_sample_weight", None)
+    if hook is not None and getattr(model, "class_weight", None) is not None:
+        sw = hook(y, None if sample_weight is None else np.asarray(sample_weight, np.float64),
+                  X, False)
+        return None if sw is None else np.asarray(sw, dtype=np.float64)
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.shape != (X.shape[0],):
+        raise ValueError(f"sample_weight has shape {sw.shape}, expected ({X.shape[0]},)")
+    if not np.all(np.isfinite(sw)) or np.any(sw < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    return sw
+
+
 def gradcheck(estimator, X, y, eps=1e-6, sample_weight=None):
     """Check the network's analytic gradient against two-sided finite differences.
 
@@ -246,6 +264,7 @@ def gradcheck(estimator, X, y, eps=1e-6, sample_weight=None):
     eps : float, default 1e-6
         The finite-difference step (positive).
     sample_weight : array-like of shape (n_samples,), optional
+        Row weights of the loss (multiplied by the estimator's ``class_weight``, as in ``fit``).
 
     Returns
     -------
@@ -269,6 +288,6 @@ def gradcheck(estimator, X, y, eps=1e-6, sample_weight=None):
         raise ValueError(f"X has {X.shape[1]} features, but the network expects "
                          f"{coefs[0].shape[0]} features as input")
     Y = np.asarray(model._encode_targets(y), dtype=np.float64)
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = effective_sample_weight(model, X, y, sample_weight)
     return check_gradients(coefs, intercepts, X, Y, sw, model.activation, model.out_activation_,
                            getattr(model, "loss", "log_loss"), float(model.alpha), eps)

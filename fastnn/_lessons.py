@@ -525,21 +525,33 @@ def run(lessons=("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "
 LESSONS = ("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "lr_find", "training")
 
 
-def main(argv=None):
-    """``python -m fastnn demo``'s lessons: run them, print the numbers, write the figures."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fastnn demo",
-        description="The lessons of fastnn: quadratic cost vs cross-entropy, gradient-descent "
-                    "regimes, optimizers, learning-rate finder, training curves.")
+def add_arguments(parser):
+    """Add the lessons' options to an ``argparse`` parser (for ``python -m fastnn demo``):
+    ``--figures DIR``, ``--no-figures``, ``--quick``, ``--lessons NAME...``."""
     parser.add_argument("--figures", default="fastnn-figures", metavar="DIR",
-                        help="directory for the PNG figures (default: ./fastnn-figures)")
-    parser.add_argument("--no-figures", action="store_true", help="print the numbers only")
+                        help="directory for the lessons' PNG figures (default: ./fastnn-figures)")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="print the lessons' numbers only, write no figures")
     parser.add_argument("--quick", action="store_true", help="a few epochs each (seconds)")
     parser.add_argument("--lessons", nargs="+", choices=LESSONS, default=list(LESSONS),
                         help="which lessons to run (default: all)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_args(args, stream=None):
+    """Run the lessons as selected by the options of :func:`add_arguments`."""
     out_dir = None if args.no_figures else args.figures
-    run(args.lessons, out_dir=out_dir, quick=args.quick)
+    return run(args.lessons, out_dir=out_dir, quick=args.quick, stream=stream)
+
+
+def main(argv=None):
+    """``python -m fastnn demo``'s lessons: run them, print the numbers, write the figures."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastnn._lessons",
+        description="The lessons of fastnn: quadratic cost vs cross-entropy, gradient-descent "
+                    "regimes, optimizers, learning-rate finder, training curves.")
+    add_arguments(parser)
+    run_args(parser.parse_args(argv))
     return 0
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _network
-from ._gradcheck import _as_2d_float, _initialized_clone, _is_fitted, fresh_parameters
+from ._gradcheck import (
+    _as_2d_float,
+    _initialized_clone,
+    _is_fitted,
+    effective_sample_weight,
+    fresh_parameters,
+)
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -177,7 +183,7 @@ def lr_find(estimator, X, y, start=1e-6, stop=1.0, num=100, smoothing=0.9, sampl
         raise ValueError(f"X has {X.shape[1]} features, but the network expects "
                          f"{coefs[0].shape[0]} features as input")
     Y = np.asarray(model._encode_targets(y), dtype=np.float64)
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = effective_sample_weight(model, X, y, sample_weight)
     params = coefs + intercepts
     solver, opt = _optimizer(estimator, params)
     kernels = __import__("fastnn_core").get_kernels()

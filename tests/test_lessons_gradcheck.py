@@ -129,3 +129,14 @@ def test_bad_input(data):
             fastnn.gradcheck(est, X, y, eps=eps)
     with pytest.raises(ValueError):
         fastnn.gradcheck(est, X, y[:-1])
+
+
+def test_class_weight_is_part_of_the_checked_loss(data):
+    X, y, _, _ = data
+    est = _fitted(X, y, activation="tanh", class_weight={0: 1.0, 1: 3.0, 2: 0.5})
+    result = fastnn.gradcheck(est, X, y, sample_weight=np.full(X.shape[0], 2.0))
+    assert result.relative_error < 1e-7
+    # the loss checked is the weighted training loss
+    from fastnn._gradcheck import effective_sample_weight
+    sw = effective_sample_weight(est, X, y, None)
+    np.testing.assert_allclose(sw, np.array([1.0, 3.0, 0.5])[y])
