@@ -17,6 +17,25 @@ from hypothesis import HealthCheck, settings
 
 import fastnn_core as fc
 
+ALL_BACKENDS = ("cython", "numba", "numpy")
+
+
+def unavailable_reason(name):
+    """None if backend ``name`` loads here, else why not."""
+    if name not in fc.available_backends():
+        return fc.backend_error(name) or "not reported by available_backends()"
+    try:
+        fc.get_kernels(name)
+    except fc.BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def loaded_backends():
+    """Names of the backends that load here, fastest first (for tests comparing backends)."""
+    return [name for name in ALL_BACKENDS if unavailable_reason(name) is None]
+
+
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 # hypothesis: modest budgets, no deadline (first calls may compile), and the function-scoped

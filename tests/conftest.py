@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import fastnn_core
-
-ALL_BACKENDS = ("cython", "numba", "numpy")
+from _kernels_oracle import ALL_BACKENDS, unavailable_reason
 
 
 def _required_backends():
@@ -24,26 +23,10 @@ def _required_backends():
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _unavailable_reason(name):
-    """None if ``name`` can run here, else why not."""
-    if name not in fastnn_core.available_backends():
-        return fastnn_core.backend_error(name) or "not reported by available_backends()"
-    try:
-        fastnn_core.get_kernels(name)
-    except fastnn_core.BackendUnavailableError as exc:
-        return str(exc)
-    return None
-
-
-def loaded_backends():
-    """Names of the backends that load here (for tests that compare backends with each other)."""
-    return [name for name in ALL_BACKENDS if _unavailable_reason(name) is None]
-
-
 @pytest.fixture(params=ALL_BACKENDS)
 def backend(request):
     name = request.param
-    reason = _unavailable_reason(name)
+    reason = unavailable_reason(name)
     if reason is not None:
         if name in _required_backends():
             pytest.fail(f"backend {name!r} is required (FASTNN_TEST_REQUIRE_BACKENDS) but: {reason}")
