@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import fastnn_core
+
 from . import _network
 from ._gradcheck import (
     _as_2d_float,
@@ -186,7 +188,7 @@ def lr_find(estimator, X, y, start=1e-6, stop=1.0, num=100, smoothing=0.9, sampl
     sw = effective_sample_weight(model, X, y, sample_weight)
     params = coefs + intercepts
     solver, opt = _optimizer(estimator, params)
-    kernels = __import__("fastnn_core").get_kernels()
+    kernels = fastnn_core.get_kernels()  # the active backend, as loss_and_gradients uses
     flat_params = [p.reshape(-1) for p in params]
     l2s = [0.0] * len(params)  # the L2 term is already in loss_and_gradients' gradient
 
