@@ -390,15 +390,22 @@ def run_case(case, env, contenders, out=sys.stderr):
             fns[name] = (fn, warm)
         if not fns:
             return result
-        # repeats from the warm-up time and the per-contender budget
-        slowest = max(w for _, w in fns.values())
-        reps = int(args.budget / max(slowest, 1e-9))
-        reps = max(args.min_repeats, min(args.max_repeats, reps))
+        # Repeats per contender from its warm-up time and the budget (at least min_repeats,
+        # interleaved round by round); a contender whose warm-up epoch took longer than
+        # --slow-cap seconds gets one timed epoch (marked "~" in the table).
+        reps = {}
+        for name, (_, warm) in fns.items():
+            k = int(args.budget / max(warm, 1e-9))
+            reps[name] = max(args.min_repeats, min(args.max_repeats, k))
+            if warm > args.slow_cap:
+                reps[name] = 1
         times = {name: [] for name in fns}
         names = list(fns)
-        for r in range(reps):
-            k = r % len(names)
+        for r in range(max(reps.values())):
+            k = r % len(names) if names else 0
             for name in names[k:] + names[:k]:
+                if r >= reps[name]:
+                    continue
                 try:
                     times[name].append(_timed(fns[name][0]))
                 except Exception as exc:  # noqa: BLE001
@@ -410,8 +417,47 @@ def run_case(case, env, contenders, out=sys.stderr):
         for name, ts in times.items():
             if name in result:
                 continue
-            result[name] = (statistics.median(ts) * scale, f"{len(ts)} epochs")
+            result[name] = (statistics.median(ts) * scale, len(ts))
+        result["_scale"] = (scale, None)
+        result["_load"] = (os.getloadavg()[0], None)
+        for name in args.profile or ():
+            if name in fns:
+                profile_epoch(case, name, fns[name][0], args.profile_top, scale)
     return result
+
+
+def profile_epoch(case, name, fn, top, scale, out=sys.stderr):
+    """cProfile one more epoch of contender ``name`` and print where the time goes (tottime:
+    time inside the function itself, not in what it calls), to stderr."""
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile()
+    gc.collect()
+    t0 = time.perf_counter()
+    pr.enable()
+    fn()
+    pr.disable()
+    wall = time.perf_counter() - t0
+    st = pstats.Stats(pr)
+    total = sum(v[2] for v in st.stats.values())
+    rows = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    print(
+        f"\n## profile: {LABELS[name]} | {case.dataset} | hidden {_hidden_str(case.hidden)} | "
+        f"{case.solver} | batch {case.batch} | {case.dtype} | {case.threads} thread(s): "
+        f"{wall:.3f} s under cProfile for the epoch"
+        + (f" (x{scale:.0f} for the whole set)" if scale != 1 else ""),
+        file=out,
+    )
+    print(f"{'calls':>9} {'tottime s':>10} {'%':>6} {'per call us':>12}  function", file=out)
+    for (filename, line, func), (cc, nc, tt, ct, _callers) in rows:
+        short = os.path.relpath(filename, REPO) if filename.startswith(REPO) else os.path.basename(filename)
+        where = f"{short}:{line}({func})" if line else func
+        print(
+            f"{nc:>9} {tt:>10.4f} {100 * tt / total:>6.1f} {1e6 * tt / max(nc, 1):>12.2f}  {where}",
+            file=out,
+        )
+    out.flush()
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,6 +509,7 @@ TABLE_COLS = [
     "torch/py",
     "nat/floor",
     "py/floor",
+    "load",
 ]
 
 
@@ -478,8 +525,13 @@ def table_row(case, res):
         v = res.get(name, (None, ""))[0]
         return v
 
+    def cell(name):
+        v, k = res.get(name, (None, ""))
+        return fmt_s(v) + ("~" if v is not None and k == 1 else "")
+
     nat, py, skl, tor, flo = (s(c) for c in CONTENDERS)
-    batch = str(case.batch) + ("*" if case.batch == 1 else "")
+    scale = res.get("_scale", (1.0, None))[0]
+    batch = str(case.batch) + ("*" if scale != 1.0 else "")
     cells = [
         case.dataset,
         _hidden_str(case.hidden),
@@ -487,17 +539,14 @@ def table_row(case, res):
         batch,
         case.dtype,
         str(case.threads),
-        fmt_s(nat),
-        fmt_s(py),
-        fmt_s(skl),
-        fmt_s(tor),
-        fmt_s(flo),
+        *(cell(c) for c in CONTENDERS),
         fmt_r(skl, nat),
         fmt_r(skl, py),
         fmt_r(tor, nat),
         fmt_r(tor, py),
         fmt_r(nat, flo),
         fmt_r(py, flo),
+        f"{res['_load'][0]:.1f}" if "_load" in res else "",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -611,7 +660,10 @@ def header_lines(env, argv):
                     break
     except OSError:
         pass
-    lines.append(f"Machine: {cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}")
+    lines.append(
+        f"Machine: {cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
+        f"load average at start {os.getloadavg()[0]:.1f}"
+    )
     vers = ", ".join(
         f"{m} {_version(m)}"
         for m in ("numpy", "scipy", "sklearn", "torch", "threadpoolctl", "fastnn")
@@ -652,8 +704,11 @@ def header_lines(env, argv):
         f"Timing: one warm-up epoch excluded, then {a.min_repeats}-{a.max_repeats} interleaved "
         f"epochs per contender (about {a.budget:g} s each), median; one epoch = "
         f"`{a.epoch_call}`. Hyperparameters: relu, alpha 1e-4, learning_rate_init 1e-3, "
-        f"shuffle on, tol/early stopping off; torch optimizer `{a.torch_optim}`. `*` batch 1: timed on the first "
-        f"{a.batch1_subset} rows, scaled to per-epoch-equivalent seconds of the whole set."
+        f"shuffle on, tol/early stopping off; torch optimizer `{a.torch_optim}`. `*`: batch 1 "
+        f"timed on the first {a.batch1_subset} rows, scaled to per-epoch-equivalent seconds of "
+        f"the whole set. `~`: warm-up epoch over {a.slow_cap:g} s, one timed epoch only. "
+        "`load`: 1-minute load average after the case (the machine is shared: rows with load "
+        "above the core count are noisy, 2-thread rows most of all)."
     )
     return lines
 
@@ -693,10 +748,24 @@ def build_parser():
         help="PyTorch optimizer implementation (default: fused)",
     )
     p.add_argument("--epoch-call", choices=("partial_fit", "fit"), default="partial_fit")
-    p.add_argument("--batch1-subset", type=int, default=2000)
+    p.add_argument("--batch1-subset", type=int, default=1000)
+    p.add_argument(
+        "--slow-cap",
+        type=float,
+        default=4.0,
+        help="a contender whose warm-up epoch takes longer than this (s) gets 1 timed epoch",
+    )
     p.add_argument("--min-repeats", type=int, default=None)
     p.add_argument("--max-repeats", type=int, default=None)
     p.add_argument("--budget", type=float, default=None, help="seconds of timed epochs per contender")
+    p.add_argument(
+        "--profile",
+        nargs="+",
+        choices=CONTENDERS,
+        default=None,
+        help="after timing, cProfile one epoch of these contenders per case (to stderr)",
+    )
+    p.add_argument("--profile-top", type=int, default=18)
     p.add_argument("--markdown-out", default=None, help="also write the whole output to this file")
     return p
 
@@ -758,6 +827,8 @@ def main(argv=None):
         rows.append((case, res))
         emit(table_row(case, res))
         for name, (v, note) in res.items():
+            if name.startswith("_"):
+                continue
             if v is None and note:
                 notes.setdefault(f"{LABELS[name]}: {note}", 0)
                 notes[f"{LABELS[name]}: {note}"] += 1
