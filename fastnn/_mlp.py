@@ -518,7 +518,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                             S_total)
         sample_idx = np.arange(n_samples)
         progress = Progress(self.verbose, None if incremental else self.max_iter)
-        snapshot = [p.copy() for p in params]
+        # Parameters at the start of the previous and of the current epoch: where a diverged
+        # fit falls back to (the loss of a batch is computed before its update, so the
+        # parameters in hand when a non-finite loss shows up may be the bad ones).
+        cur = [p.copy() for p in params]
+        prev = [p.copy() for p in params]
+        diverged = False
+        # Overflow shows up as a non-finite loss, handled below with one clear warning.
+        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        errstate.__enter__()
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -527,13 +535,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                for s, p in zip(snapshot, params):
-                    np.copyto(s, p)
+                prev, cur = cur, prev
+                for c, p in zip(cur, params):
+                    np.copyto(c, p)
                 loss = self._fit_epoch_python(ctx, sample_idx if self.shuffle else None)
                 if not self._check_divergence(loss, params):
-                    for s, p in zip(snapshot, params):
-                        np.copyto(p, s)
+                    diverged = True
                     progress.close()
+                    self._restore_finite(params, [cur, prev], X_train, kernels)
                     self._warn_divergence(f"at epoch {self.n_iter_ + 1}")
                     break
                 self.n_iter_ += 1
@@ -575,11 +584,28 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
+            errstate.__exit__(None, None, None)
             progress.close()
+        if not diverged and not incremental and not self._finite_logits(X_train, kernels):
+            # the very last update overflowed the network (parameters huge but finite)
+            self._restore_finite(params, [cur, prev], X_train, kernels)
+            self._warn_divergence(f"at epoch {self.n_iter_}")
 
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
+
+    def _finite_logits(self, X, kernels):
+        with np.errstate(all="ignore"):
+            return bool(np.isfinite(self._logits(X, kernels)).all())
+
+    def _restore_finite(self, params, candidates, X, kernels):
+        """Put back the first candidate parameter set whose outputs on ``X`` are finite."""
+        for cand in candidates:
+            for c, p in zip(cand, params):
+                np.copyto(p, c)
+            if self._finite_logits(X, kernels):
+                return
 
     def _fit_epoch_python(self, ctx, sample_idx):
         """One epoch of the reference training loop; returns the epoch loss ``loss_``.
