@@ -266,21 +266,22 @@ def gd_regimes(epochs=30, random_state=0, data=None):
     spread evenly over its epochs: every epoch does the same work), ``"accuracy"`` the final
     test accuracy and ``"updates_per_epoch"`` the number of parameter updates per epoch.
 
-    The fits run with one BLAS thread, so that the seconds compare the regimes' work and not
-    how a thread pool copes with a busy machine (a multi-threaded BLAS on oversubscribed cores
-    can make the full-batch products many times slower)."""
+    The fits run on one thread (BLAS and OpenMP), so that the seconds compare the regimes' work
+    and not how thread pools cope with a busy machine (on oversubscribed cores, multi-threaded
+    BLAS and OpenMP loops can make full-batch steps many times slower)."""
     from threadpoolctl import threadpool_limits
 
     from ._mlp import MLPClassifier
 
     X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
     n = X_train.shape[0]
+    fastnn_core.get_kernels()  # load the backend (and its OpenMP runtime) before limiting threads
     out = {}
     for label, batch_size, lr in REGIMES:
         est = MLPClassifier(hidden_layer_sizes=(64,), solver="sgd", momentum=0.0,
                             batch_size=batch_size, learning_rate_init=lr, max_iter=epochs,
                             tol=0.0, n_iter_no_change=epochs + 1, random_state=random_state)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1):  # BLAS and OpenMP
             t0 = time.perf_counter()
             _quiet_fit(est, X_train, y_train)
             seconds = time.perf_counter() - t0
