@@ -27,16 +27,14 @@ cdef extern from "fastnn_simd.h" nogil:
     int FNN_HAVE_CLONES
     int FASTNN_OPENMP
 
-    void fnn_softmax_row_f32(const float *z, float *out, intp C)
-    void fnn_softmax_row_f64(const double *z, double *out, intp C)
-    void fnn_log_softmax_row_f32(const float *z, float *out, intp C)
-    void fnn_log_softmax_row_f64(const double *z, double *out, intp C)
-    float fnn_logsumexp_row_f32(const float *z, intp C)
-    double fnn_logsumexp_row_f64(const double *z, intp C)
-    double fnn_ce_hard_row_f32(const float *z, float *g, intp C, intp y, const float *w,
-                               double W, double eps, double si, double scale)
-    double fnn_ce_hard_row_f64(const double *z, double *g, intp C, intp y, const double *w,
-                               double W, double eps, double si, double scale)
+    void fnn_softmax_rows_f32(const float *z, float *out, intp i0, intp i1, intp C, int mode)
+    void fnn_softmax_rows_f64(const double *z, double *out, intp i0, intp i1, intp C, int mode)
+    double fnn_ce_hard_rows_f32(const float *z, float *g, intp i0, intp i1, intp C,
+                                const intp *labels, const float *sw, const float *w, double W,
+                                double eps, double scale, float *rl)
+    double fnn_ce_hard_rows_f64(const double *z, double *g, intp i0, intp i1, intp C,
+                                const intp *labels, const double *sw, const double *w, double W,
+                                double eps, double scale, double *rl)
     double fnn_ce_soft_row_f32(const float *z, const float *t, float *g, intp C,
                                const float *w, double eps, double si, double scale)
     double fnn_ce_soft_row_f64(const double *z, const double *t, double *g, intp C,
@@ -99,35 +97,33 @@ cdef inline bint _is_f32(object a):
 
 
 # --------------------------------------------------------------------------------------------
-# softmax family: mode 0 softmax, 1 log_softmax
+# softmax family (mode 0 softmax, 1 log_softmax, 2 logsumexp) and cross-entropy with hard
+# labels: the C functions take a range of rows; threads get one contiguous range each.
+
+cdef inline intp _rows_per_thread(intp n, int nt) noexcept nogil:
+    return (n + nt - 1) // nt
+
 
 cdef void _softmax_rows(floating *z, floating *out, intp n, intp C, int mode) noexcept nogil:
-    cdef intp i
-    cdef int nt = _threads(n * C)
+    cdef int nt = _threads(n * C), k
+    cdef intp step, lo, hi
     if nt > 1:
-        for i in prange(n, schedule='static', num_threads=nt):
-            if floating is float:
-                if mode == 0:
-                    fnn_softmax_row_f32(z + i * C, out + i * C, C)
+        step = _rows_per_thread(n, nt)
+        for k in prange(nt, schedule='static', num_threads=nt):
+            lo = k * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            if lo < hi:
+                if floating is float:
+                    fnn_softmax_rows_f32(z, out, lo, hi, C, mode)
                 else:
-                    fnn_log_softmax_row_f32(z + i * C, out + i * C, C)
-            else:
-                if mode == 0:
-                    fnn_softmax_row_f64(z + i * C, out + i * C, C)
-                else:
-                    fnn_log_softmax_row_f64(z + i * C, out + i * C, C)
+                    fnn_softmax_rows_f64(z, out, lo, hi, C, mode)
     else:
-        for i in range(n):
-            if floating is float:
-                if mode == 0:
-                    fnn_softmax_row_f32(z + i * C, out + i * C, C)
-                else:
-                    fnn_log_softmax_row_f32(z + i * C, out + i * C, C)
-            else:
-                if mode == 0:
-                    fnn_softmax_row_f64(z + i * C, out + i * C, C)
-                else:
-                    fnn_log_softmax_row_f64(z + i * C, out + i * C, C)
+        if floating is float:
+            fnn_softmax_rows_f32(z, out, 0, n, C, mode)
+        else:
+            fnn_softmax_rows_f64(z, out, 0, n, C, mode)
 
 
 cdef void _softmax_mv(floating[:, ::1] z, floating[:, ::1] out, int mode) noexcept:
@@ -156,29 +152,14 @@ def log_softmax(z, out):
 
 cdef void _lse_mv(floating[:, ::1] z, floating[::1] out) noexcept:
     cdef intp n = z.shape[0], C = z.shape[1], i
-    cdef floating *zp
-    cdef int nt
     if n == 0:
         return
     if C == 0:
         for i in range(n):
             out[i] = -INFINITY
         return
-    zp = &z[0, 0]
-    nt = _threads(n * C)
     with nogil:
-        if nt > 1:
-            for i in prange(n, schedule='static', num_threads=nt):
-                if floating is float:
-                    out[i] = fnn_logsumexp_row_f32(zp + i * C, C)
-                else:
-                    out[i] = fnn_logsumexp_row_f64(zp + i * C, C)
-        else:
-            for i in range(n):
-                if floating is float:
-                    out[i] = fnn_logsumexp_row_f32(zp + i * C, C)
-                else:
-                    out[i] = fnn_logsumexp_row_f64(zp + i * C, C)
+        _softmax_rows(&z[0, 0], &out[0], n, C, 2)
 
 
 def logsumexp(z, out):
@@ -189,40 +170,31 @@ def logsumexp(z, out):
         _lse_mv[double](z, out)
 
 
-# --------------------------------------------------------------------------------------------
-# cross-entropy with hard labels
-
 cdef double _ce_hard_rows(floating *z, intp *labels, floating *sw, floating *cw, double W,
                           double eps, double scale, floating *g, floating *rl, intp n,
                           intp C) noexcept nogil:
-    cdef intp i
-    cdef double total = 0.0, L, si
-    cdef int nt = _threads(n * C)
+    cdef int nt = _threads(n * C), k
+    cdef intp step, lo, hi
+    cdef double total = 0.0
     if nt > 1:
-        for i in prange(n, schedule='static', num_threads=nt):
-            si = 1.0 if sw == NULL else <double>sw[i]
-            if floating is float:
-                L = fnn_ce_hard_row_f32(z + i * C, NULL if g == NULL else g + i * C, C,
-                                        labels[i], cw, W, eps, si, scale)
-            else:
-                L = fnn_ce_hard_row_f64(z + i * C, NULL if g == NULL else g + i * C, C,
-                                        labels[i], cw, W, eps, si, scale)
-            if rl != NULL:
-                rl[i] = <floating>L
-            total += L
+        step = _rows_per_thread(n, nt)
+        for k in prange(nt, schedule='static', num_threads=nt):
+            lo = k * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            if lo < hi:
+                if floating is float:
+                    total += fnn_ce_hard_rows_f32(z, g, lo, hi, C, labels, sw, cw, W, eps,
+                                                  scale, rl)
+                else:
+                    total += fnn_ce_hard_rows_f64(z, g, lo, hi, C, labels, sw, cw, W, eps,
+                                                  scale, rl)
+        return total
+    if floating is float:
+        return fnn_ce_hard_rows_f32(z, g, 0, n, C, labels, sw, cw, W, eps, scale, rl)
     else:
-        for i in range(n):
-            si = 1.0 if sw == NULL else <double>sw[i]
-            if floating is float:
-                L = fnn_ce_hard_row_f32(z + i * C, NULL if g == NULL else g + i * C, C,
-                                        labels[i], cw, W, eps, si, scale)
-            else:
-                L = fnn_ce_hard_row_f64(z + i * C, NULL if g == NULL else g + i * C, C,
-                                        labels[i], cw, W, eps, si, scale)
-            if rl != NULL:
-                rl[i] = <floating>L
-            total += L
-    return total
+        return fnn_ce_hard_rows_f64(z, g, 0, n, C, labels, sw, cw, W, eps, scale, rl)
 
 
 cdef double _ce_hard_mv(floating[:, ::1] z, intp[::1] labels, floating[::1] sw,

@@ -125,6 +125,7 @@ FNN_INLINE double fnn_sel_f64(int c, double a, double b)
     return f;
 }
 #define FNN_ABS(x) ((x) < 0 ? -(x) : (x))
+#define FNN_TAIL 16
 #define FNN_LOG2E 1.44269504088896340736
 FNN_INLINE float fnn_exp_f32(float x)
 {
@@ -181,150 +182,260 @@ FNN_INLINE double fnn_exp_f64(double x)
     return fnn_sel_f64(x < -708.39641853226408, 0.0, res);
 }
 
+/* ---- log for the row sums (double, x >= 1 in use; right for any x > 0, NaN, +inf, 0) ------
+ * fdlibm's e_log.c: x = 2^k (1 + f), sqrt(2)/2 <= 1 + f < sqrt(2), log(1 + f) from
+ * s = f / (2 + f) and a degree-14 polynomial in s (error < 1 ulp), + k ln2 (hi/lo). Written
+ * with bit operations and selects so that a loop over the logs of a block of rows vectorises. */
+FNN_INLINE double fnn_log_f64(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, 8);
+    /* scale the mantissa into [sqrt(2)/2, sqrt(2)): add 0x3ff0000000000000 - 0x3fe6a09e667f3bcd
+     * trick: k = exponent of (x * sqrt(2)/2 ...) done as in musl's log */
+    uint64_t ix = bits - 0x3fe6a09e667f3bcdULL;
+    int64_t k = (int64_t)ix >> 52;                      /* signed exponent of x / (sqrt2/2) */
+    uint64_t mb = (ix & 0x000fffffffffffffULL) + 0x3fe6a09e667f3bcdULL;
+    double m;
+    memcpy(&m, &mb, 8);                                 /* m in [sqrt(2)/2, sqrt(2)) */
+    double f = m - 1.0;
+    double hfsq = 0.5 * f * f;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double w = z * z;
+    double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+    double t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01 +
+                     w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    double Rr = t2 + t1;
+    double dk = (double)k;
+    double res = s * (hfsq + Rr) + dk * 1.90821492927058770002e-10 - hfsq + f + dk * 6.93147180369123816490e-01;
+    res = fnn_sel_f64(x == 0.0, -INFINITY, res);
+    res = fnn_sel_f64(!(x < INFINITY), x + x, res); /* +inf -> inf, NaN -> NaN */
+    res = fnn_sel_f64(x < 0.0, NAN, res);
+    return res;
+}
+
+#define FNN_BLOCK 64
+/* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
+#define FNN_BLOCK_ROWS(C) ((C) >= 2048 ? 1 : ((2048 / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (2048 / ((C) > 0 ? (C) : 1))))
+
 /* ---- the per-row kernels, written once for float and double ---------------------------- */
 #define FNN_DEFINE_ROWS(T, S, EXP, SEL, LOG1P, EXPM1, TANH, SQRT)                                      \
                                                                                                   \
+    /* The loops below run a vector main loop over the first C - C % FNN_TAIL entries and one  \
+     * fixed-length block of FNN_TAIL lanes for the rest, with the lanes past the end masked    \
+     * (masked loads/stores on AVX2/AVX-512; padding -inf is neutral for max and exp-sum).      \
+     * A scalar remainder loop would run up to 15 scalar exps per row: for short rows          \
+     * (C = 10, 100) that was most of the time. */                                            \
     FNN_INLINE T fnn_rowmax_##S(const T *z, ptrdiff_t C)                                         \
     {                                                                                             \
+        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
         T m = -INFINITY;                                                                          \
         FNN_SIMD_MAX(m)                                                                           \
-        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+        for (ptrdiff_t c = 0; c < Cv; c++)                                                        \
             m = z[c] > m ? z[c] : m;                                                              \
+        if (r) {                                                                                  \
+            const T *zt = z + Cv;                                                                 \
+            T mt = -INFINITY;                                                                     \
+            FNN_SIMD_MAX(mt)                                                                      \
+            for (ptrdiff_t j = 0; j < FNN_TAIL; j++) {                                            \
+                T x = j < r ? zt[j] : (T)-INFINITY;                                               \
+                mt = x > mt ? x : mt;                                                             \
+            }                                                                                     \
+            m = mt > m ? mt : m;                                                                  \
+        }                                                                                         \
         return m;                                                                                 \
     }                                                                                             \
                                                                                                   \
     /* sum_c exp(z_c - m), writing the exps to e (which may be z) when e is not NULL */           \
     FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m)                         \
     {                                                                                             \
-        double s = 0.0;                                                                           \
+        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
+        double s = 0.0, st = 0.0;                                                                 \
         if (e) {                                                                                  \
             FNN_SIMD_SUM(s)                                                                       \
-            for (ptrdiff_t c = 0; c < C; c++) {                                                   \
+            for (ptrdiff_t c = 0; c < Cv; c++) {                                                  \
                 T v = EXP(z[c] - m);                                                              \
                 e[c] = v;                                                                         \
                 s += v;                                                                           \
             }                                                                                     \
+            if (r) {                                                                              \
+                const T *zt = z + Cv;                                                             \
+                T *et = e + Cv;                                                                   \
+                FNN_SIMD_SUM(st)                                                                  \
+                for (ptrdiff_t j = 0; j < FNN_TAIL; j++) {                                        \
+                    T x = j < r ? zt[j] : (T)-INFINITY;                                           \
+                    T v = EXP(x - m);                                                             \
+                    if (j < r)                                                                    \
+                        et[j] = v;                                                                \
+                    st += v;                                                                      \
+                }                                                                                 \
+            }                                                                                     \
         } else {                                                                                  \
             FNN_SIMD_SUM(s)                                                                       \
-            for (ptrdiff_t c = 0; c < C; c++)                                                     \
+            for (ptrdiff_t c = 0; c < Cv; c++)                                                    \
                 s += EXP(z[c] - m);                                                               \
+            if (r) {                                                                              \
+                const T *zt = z + Cv;                                                             \
+                FNN_SIMD_SUM(st)                                                                  \
+                for (ptrdiff_t j = 0; j < FNN_TAIL; j++) {                                        \
+                    T x = j < r ? zt[j] : (T)-INFINITY;                                           \
+                    st += EXP(x - m);                                                             \
+                }                                                                                 \
+            }                                                                                     \
         }                                                                                         \
-        return s;                                                                                 \
+        /* a masked lane gives exp(-inf - m) = 0, except when m = -inf: then the row is all      \
+         * -inf (or has NaN) and s is NaN either way */                                          \
+        return s + st;                                                                            \
     }                                                                                             \
                                                                                                   \
     FNN_INLINE void fnn_scale_##S(T *x, ptrdiff_t C, T a)                                        \
     {                                                                                             \
+        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
         FNN_SIMD                                                                                  \
-        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+        for (ptrdiff_t c = 0; c < Cv; c++)                                                        \
             x[c] *= a;                                                                            \
+        if (r) {                                                                                  \
+            T *xt = x + Cv;                                                                       \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t j = 0; j < FNN_TAIL; j++)                                              \
+                if (j < r)                                                                        \
+                    xt[j] *= a;                                                                   \
+        }                                                                                         \
     }                                                                                             \
                                                                                                   \
-    /* ---- softmax family ---- */                                                               \
-    FNN_CLONES void fnn_softmax_row_##S(const T *z, T *out, ptrdiff_t C)                         \
+    /* ---- softmax family over rows [i0, i1) of z (n, C) ----                                  \
+     * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
+     * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
+     * (a libm log per row costs as much as the rest of a 10-class row). */                      \
+    FNN_CLONES void fnn_softmax_rows_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1,         \
+                                         ptrdiff_t C, int mode)                                  \
     {                                                                                             \
-        T m = fnn_rowmax_##S(z, C);                                                               \
-        double s = fnn_expsum_##S(z, out, C, m);                                                  \
-        fnn_scale_##S(out, C, (T)(1.0 / s));                                                      \
-    }                                                                                             \
-                                                                                                  \
-    FNN_CLONES void fnn_log_softmax_row_##S(const T *z, T *out, ptrdiff_t C)                     \
-    {                                                                                             \
-        T m = fnn_rowmax_##S(z, C);                                                               \
-        T ls = (T)log(fnn_expsum_##S(z, NULL, C, m));                                             \
-        FNN_SIMD                                                                                  \
-        for (ptrdiff_t c = 0; c < C; c++)                                                         \
-            out[c] = (z[c] - m) - ls;                                                             \
-    }                                                                                             \
-                                                                                                  \
-    FNN_CLONES T fnn_logsumexp_row_##S(const T *z, ptrdiff_t C)                                  \
-    {                                                                                             \
-        T m = fnn_rowmax_##S(z, C);                                                               \
-        double s = fnn_expsum_##S(z, NULL, C, m);                                                 \
-        return (T)((double)m + log(s));                                                           \
-    }                                                                                             \
-                                                                                                  \
-    /* ---- cross-entropy, hard labels: one fused pass set per row.                              \
-     * q_c = si * ((1-eps) w_y [c==y] + eps/C w_c); returns L = sum_c q_c (lse - z_c) (terms     \
-     * with q_c = 0 add 0); writes g = scale * (Q p - q) when g != NULL (g may be z).            \
-     * w may be NULL (all ones); W = sum_c w_c (C when w is NULL). */                            \
-    FNN_CLONES double fnn_ce_hard_row_##S(const T *z, T *g, ptrdiff_t C, ptrdiff_t y,            \
-                                          const T *w, double W, double eps, double si,           \
-                                          double scale)                                          \
-    {                                                                                             \
-        const double zy = (double)z[y];                                                           \
-        const double a = (1.0 - eps) * (w ? (double)w[y] : 1.0); /* label coefficient */         \
-        const double b = eps / (double)C;                         /* per w_c smoothing */        \
-        const T m = fnn_rowmax_##S(z, C);                                                         \
-        double s = 0.0, sd = 0.0; /* sd = sum_{w_c != 0} w_c (z_c - m) */                        \
-        if (b == 0.0) {                                                                           \
-            s = fnn_expsum_##S(z, g, C, m);                                                       \
-        } else if (w) {                                                                           \
-            if (g) {                                                                              \
-                FNN_SIMD_SUM2(s, sd)                                                              \
-                for (ptrdiff_t c = 0; c < C; c++) {                                               \
-                    T d = z[c] - m;                                                               \
-                    T e = EXP(d);                                                                 \
-                    g[c] = e;                                                                     \
-                    s += e;                                                                       \
-                    sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)d, 0.0);                  \
-                }                                                                                 \
-            } else {                                                                              \
-                FNN_SIMD_SUM2(s, sd)                                                              \
-                for (ptrdiff_t c = 0; c < C; c++) {                                               \
-                    T d = z[c] - m;                                                               \
-                    s += EXP(d);                                                                  \
-                    sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)d, 0.0);                  \
-                }                                                                                 \
+        T mb[FNN_BLOCK];                                                                          \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        if (mode == 0) {                                                                          \
+            for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
+                const T *zi = z + i * C;                                                          \
+                T *oi = out + i * C;                                                              \
+                T m = fnn_rowmax_##S(zi, C);                                                      \
+                double s = fnn_expsum_##S(zi, oi, C, m);                                          \
+                fnn_scale_##S(oi, C, (T)(1.0 / s));                                               \
             }                                                                                     \
-        } else {                                                                                  \
-            if (g) {                                                                              \
-                FNN_SIMD_SUM2(s, sd)                                                              \
-                for (ptrdiff_t c = 0; c < C; c++) {                                               \
-                    T d = z[c] - m;                                                               \
-                    T e = EXP(d);                                                                 \
-                    g[c] = e;                                                                     \
-                    s += e;                                                                       \
-                    sd += d;                                                                      \
+            return;                                                                               \
+        }                                                                                         \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                mb[k] = fnn_rowmax_##S(zi, C);                                                    \
+                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k]);                                       \
+            }                                                                                     \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            if (mode == 2) {                                                                      \
+                for (ptrdiff_t k = 0; k < nb; k++)                                                \
+                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
+                continue;                                                                         \
+            }                                                                                     \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *oi = out + (b0 + k) * C;                                                       \
+                const T m = mb[k], ls = (T)lb[k];                                                 \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    oi[c] = (zi[c] - m) - ls;                                                     \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- cross-entropy with hard labels over rows [i0, i1); returns sum of the row losses.   \
+     * q_c = s_i ((1-eps) w_y [c==y] + eps/C w_c); L_i = sum_c q_c (lse - z_c) (terms with       \
+     * q_c = 0 add 0; a NaN / +inf logit or an all -inf row makes L_i NaN);                      \
+     * g = scale (Q p - q) when g != NULL (g may be z); rl[i] = L_i when rl != NULL.             \
+     * sw, w may be NULL (all ones); W = sum_c w_c (C when w is NULL).                           \
+     * Per row: read z[y]; pass 1 max; (smoothing only: sum w_c (z_c - m)); pass 2 e = exp(z-m)  \
+     * into g and its sum; then, for a block of rows, one vector log; pass 3 g = A e - B w and   \
+     * the label column. No n x C temporary. */                                                  \
+    FNN_CLONES double fnn_ce_hard_rows_##S(const T *z, T *g, ptrdiff_t i0, ptrdiff_t i1,         \
+                                           ptrdiff_t C, const intptr_t *labels, const T *sw,     \
+                                           const T *w, double W, double eps, double scale,       \
+                                           T *rl)                                                \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK], eyb[FNN_BLOCK];      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        const double b = eps / (double)C; /* smoothing weight per w_c */                         \
+        double total = 0.0;                                                                       \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *gi = g ? g + (b0 + k) * C : NULL;                                              \
+                const ptrdiff_t y = labels[b0 + k];                                               \
+                zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
+                mb[k] = m;                                                                        \
+                double sd = 0.0;                                                                  \
+                if (b != 0.0) {                                                                   \
+                    if (w) {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
+                    } else {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += (double)(zi[c] - m);                                            \
+                    }                                                                             \
                 }                                                                                 \
-            } else {                                                                              \
-                FNN_SIMD_SUM2(s, sd)                                                              \
-                for (ptrdiff_t c = 0; c < C; c++) {                                               \
-                    T d = z[c] - m;                                                               \
-                    s += EXP(d);                                                                  \
-                    sd += d;                                                                      \
+                sdb[k] = sd;                                                                      \
+                sb[k] = fnn_expsum_##S(zi, gi, C, m);                                             \
+                if (gi)                                                                           \
+                    eyb[k] = (double)gi[y];                                                       \
+            }                                                                                     \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
+                const double si = sw ? (double)sw[i] : 1.0;                                       \
+                const double wy = w ? (double)w[y] : 1.0;                                         \
+                const double a = (1.0 - eps) * wy; /* label coefficient */                       \
+                const double s = sb[k], ls = lb[k];                                               \
+                double L = 0.0;                                                                   \
+                if (a != 0.0)                                                                     \
+                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
+                if (b != 0.0)                                                                     \
+                    L += b * (W * ls - sdb[k]);                                                   \
+                L = si != 0.0 ? si * L : 0.0;                                                     \
+                if (s != s) /* a NaN / +inf logit, or an all -inf row */                          \
+                    L = NAN;                                                                      \
+                if (rl)                                                                           \
+                    rl[i] = (T)L;                                                                 \
+                total += L;                                                                       \
+                if (g) {                                                                          \
+                    T *gi = g + i * C;                                                            \
+                    const double kk = scale * si, ey = eyb[k];                                    \
+                    const T A = (T)(kk * (a + b * W) / s);                                        \
+                    const T B = (T)(kk * b);                                                      \
+                    if (B == 0) {                                                                 \
+                        fnn_scale_##S(gi, C, A);                                                  \
+                    } else if (w) {                                                               \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B * w[c];                                         \
+                    } else {                                                                      \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B;                                                \
+                    }                                                                             \
+                    /* label column: kk (Q p_y - a - b w_y), with Q p_y - a written as          \
+                     * (a (e_y - s) + b W e_y) / s so that p_y ~ 1 does not cancel */             \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) / s - b * wy));                 \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
-        const double ls = log(s);                                                                 \
-        double L = 0.0;                                                                           \
-        if (a != 0.0)                                                                             \
-            L += a * (ls - (zy - (double)m));                                                     \
-        if (b != 0.0)                                                                             \
-            L += b * (W * ls - sd);                                                               \
-        L = si != 0.0 ? si * L : 0.0;                                                             \
-        if (s != s) /* a NaN / +inf logit, or an all -inf row */                                  \
-            L = NAN;                                                                              \
-        if (g) {                                                                                  \
-            const double k = scale * si;                                                          \
-            const double ey = (double)g[y];                                                       \
-            const T A = (T)(k * (a + b * W) / s);                                                 \
-            const T B = (T)(k * b);                                                               \
-            if (B == 0) {                                                                         \
-                fnn_scale_##S(g, C, A);                                                           \
-            } else if (w) {                                                                       \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    g[c] = A * g[c] - B * w[c];                                                   \
-            } else {                                                                              \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    g[c] = A * g[c] - B;                                                          \
-            }                                                                                     \
-            /* label column: k (Q p_y - a - b w_y), with Q p_y - a = (a (e_y - s) + b W e_y) / s \
-             * so that p_y ~ 1 does not cancel */                                                 \
-            g[y] = (T)(k * ((a * (ey - s) + b * W * ey) / s - b * (w ? (double)w[y] : 1.0)));     \
-        }                                                                                         \
-        return L;                                                                                 \
+        return total;                                                                             \
     }                                                                                             \
                                                                                                   \
     /* ---- cross-entropy, soft targets: q_c = si * w_c ((1-eps) t_c + eps/C) */                 \
