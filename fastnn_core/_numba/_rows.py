@@ -19,6 +19,9 @@ from numba import njit, prange
 from ._vmath import cast_like, cast_to, fmaxnum, vexp
 
 BLOCK = 16  # rows per parallel work item (and per partial sum)
+# Rows shorter than this take the block path: shift each row, then one exp over the whole block
+# (a vectorised loop over 10 elements would run its scalar remainder only).
+FUSED_MIN_C = 128
 _OPTS = dict(cache=True, nogil=True)
 _SUM_OPTS = dict(cache=True, nogil=True, fastmath={"reassoc"})
 
@@ -38,21 +41,23 @@ def row_max(zi):
 # two calls of one inlined body: LLVM's run-time overlap check would send ``out is z`` to the
 # scalar loop, but with the very same pointer passed twice it knows the accesses coincide.
 @njit(inline="always")
-def _exp_store_sum(zi, m, ei):
-    s = 0.0
+def _exp_store(zi, m, ei):
     for j in range(zi.shape[0]):
-        e = vexp(zi[j] - m)
-        ei[j] = e
-        s += e
-    return s
+        ei[j] = vexp(zi[j] - m)
 
 
-@njit(**_SUM_OPTS)
+@njit(**_OPTS)
 def exp_store_sum(zi, m, ei):
-    """``ei[j] = exp(zi[j] - m)``; returns the float64 sum. ``ei`` may be ``zi``."""
+    """``ei[j] = exp(zi[j] - m)``; returns the float64 sum. ``ei`` may be ``zi``.
+
+    Two passes (the row is in L1 by then): with the float64 sum in the same loop LLVM picks
+    8 lanes for float32 (the width of the float64 accumulator); alone, the exp loop runs 16.
+    """
     if zi.ctypes.data == ei.ctypes.data:
-        return _exp_store_sum(ei, m, ei)
-    return _exp_store_sum(zi, m, ei)
+        _exp_store(ei, m, ei)
+    else:
+        _exp_store(zi, m, ei)
+    return row_sum(ei)
 
 
 @njit(**_SUM_OPTS)
@@ -113,6 +118,48 @@ def exp_sum_w(zi, m, w, has_w):
     return s, t
 
 
+@njit(**_SUM_OPTS)
+def row_sum(ei):
+    """float64 sum of a row."""
+    s = 0.0
+    for j in range(ei.shape[0]):
+        s += ei[j]
+    return s
+
+
+@njit(**_SUM_OPTS)
+def weighted_sum(di, w, has_w):
+    """float64 ``sum_{w_j != 0} w_j d_j`` (``sum_j d_j`` without ``has_w``)."""
+    t = 0.0
+    if has_w:
+        for j in range(di.shape[0]):
+            wj = w[j]
+            t += wj * di[j] if wj != 0 else 0.0
+    else:
+        for j in range(di.shape[0]):
+            t += di[j]
+    return t
+
+
+@njit(**_OPTS)
+def exp_inplace(x):
+    """``x = exp(x)`` over a 1-D array."""
+    for j in range(x.shape[0]):
+        x[j] = vexp(x[j])
+
+
+@njit(**_OPTS)
+def block_shift_exp(z, e, lo, hi, elo):
+    """``e[elo + k] = exp(z[lo + k] - max(z[lo + k]))`` for ``k < hi - lo``: the shift row by
+    row, then one flat (vectorised) exp over the whole block. ``e`` may be ``z``."""
+    C = z.shape[1]
+    zero = cast_to(0.0, z)
+    for i in range(lo, hi):
+        zi = z[i]
+        shift_row(zi, row_max(zi), zero, e[i - lo + elo])
+    exp_inplace(e.reshape(e.shape[0] * C)[elo * C:(elo + hi - lo) * C])
+
+
 @njit(**_OPTS)
 def scale_row(ei, r):
     """``ei *= r`` with ``r`` in the row's dtype."""
@@ -126,6 +173,12 @@ def scale_row(ei, r):
 def softmax_rows(z, out, lo, hi):
     C = z.shape[1]
     if C == 0:
+        return 0.0
+    if C < FUSED_MIN_C:
+        block_shift_exp(z, out, lo, hi, lo)
+        for i in range(lo, hi):
+            oi = out[i]
+            scale_row(oi, cast_to(1.0 / row_sum(oi), z))
         return 0.0
     for i in range(lo, hi):
         zi = z[i]
@@ -193,57 +246,92 @@ def ce_hard_rows(z, labels, sw, has_sw, cw, has_cw, W, eps, scale, grad, has_gra
     C = z.shape[1]
     smooth = eps != 0.0
     total = 0.0
+    if C < FUSED_MIN_C:
+        # small rows: shift every row of the block, one flat exp over the block, then the rows
+        if has_grad:
+            e = grad
+            elo = lo
+        else:
+            e = np.empty((hi - lo, C), dtype=z.dtype)
+            elo = 0
+        nr = hi - lo
+        d_y = np.empty(nr)
+        t = np.zeros(nr)
+        for i in range(lo, hi):
+            ei = e[i - lo + elo]
+            shift_row(z[i], row_max(z[i]), cast_to(0.0, z), ei)
+            d_y[i - lo] = ei[labels[i]]
+            if smooth:
+                t[i - lo] = weighted_sum(ei, cw, has_cw)
+        exp_inplace(e.reshape(e.shape[0] * C)[elo * C:(elo + nr) * C])
+        for i in range(lo, hi):
+            ei = e[i - lo + elo]
+            L = _ce_hard_finish(ei, labels[i], sw, has_sw, i, cw, has_cw, W, eps, scale,
+                                has_grad, row_sum(ei), d_y[i - lo], t[i - lo])
+            total += L
+            if has_rl:
+                row_loss[i] = L
+        return total
     for i in range(lo, hi):
         zi = z[i]
-        y = labels[i]
-        si = sw[i] if has_sw else 1.0
-        wy = cw[y] if has_cw else 1.0
-        a = si * (1.0 - eps) * wy
-        b = si * eps / C
         m = row_max(zi)
-        d_y = zi[y] - m
+        d_y = zi[labels[i]] - m
         t = 0.0
         if has_grad:
-            gi = grad[i]
+            ei = grad[i]
             if smooth:
-                s, t = exp_store_sum_w(zi, m, gi, cw, has_cw)
+                s, t = exp_store_sum_w(zi, m, ei, cw, has_cw)
             else:
-                s = exp_store_sum(zi, m, gi)
+                s = exp_store_sum(zi, m, ei)
         else:
+            ei = zi
             if smooth:
                 s, t = exp_sum_w(zi, m, cw, has_cw)
             else:
                 s = exp_sum(zi, m)
-        ls = math.log(s)
-        L = 0.0
-        if a != 0.0:
-            L += a * (ls - d_y)
-        if b != 0.0 and W != 0.0:
-            L += b * (W * ls - t)
+        L = _ce_hard_finish(ei, labels[i], sw, has_sw, i, cw, has_cw, W, eps, scale, has_grad, s,
+                            d_y, t)
         total += L
         if has_rl:
             row_loss[i] = L
-        if has_grad:
-            gi = grad[i]
-            e_y = gi[y]
-            Q = a + b * W
-            A = Q * scale / s
-            Af = cast_like(A, e_y)
-            if smooth:
-                Bf = cast_like(b * scale, e_y)
-                if has_cw:
-                    for j in range(C):
-                        gi[j] = gi[j] * Af - Bf * cw[j]
-                else:
-                    for j in range(C):
-                        gi[j] = gi[j] * Af - Bf
-                wy_b = b * scale * wy
-            else:
-                scale_row(gi, Af)
-                wy_b = 0.0
-            # the label entry in float64: e_y A - (b w_y + a) scale
-            gi[y] = e_y * A - wy_b - a * scale
     return total
+
+
+@njit(**_OPTS)
+def _ce_hard_finish(ei, y, sw, has_sw, i, cw, has_cw, W, eps, scale, has_grad, s, d_y, t):
+    """Row loss from ``s = sum exp(z - m)``, ``d_y = z_y - m`` and ``t``; the gradient row
+    written over the exps in ``ei`` when ``has_grad``."""
+    C = ei.shape[0]
+    smooth = eps != 0.0
+    si = sw[i] if has_sw else 1.0
+    wy = cw[y] if has_cw else 1.0
+    a = si * (1.0 - eps) * wy
+    b = si * eps / C
+    ls = math.log(s)
+    L = 0.0
+    if a != 0.0:
+        L += a * (ls - d_y)
+    if b != 0.0 and W != 0.0:
+        L += b * (W * ls - t)
+    if has_grad:
+        e_y = ei[y]
+        A = (a + b * W) * scale / s
+        Af = cast_like(A, e_y)
+        if smooth:
+            Bf = cast_like(b * scale, e_y)
+            if has_cw:
+                for j in range(C):
+                    ei[j] = ei[j] * Af - Bf * cw[j]
+            else:
+                for j in range(C):
+                    ei[j] = ei[j] * Af - Bf
+            wy_b = b * scale * wy
+        else:
+            scale_row(ei, Af)
+            wy_b = 0.0
+        # the label entry in float64: e_y A - (b w_y + a) scale
+        ei[y] = e_y * A - wy_b - a * scale
+    return L
 
 
 @njit(**_OPTS)

@@ -86,11 +86,12 @@ def vexp(x):
 
 
 def _exp64(x):
-    xc = x
-    if xc < _LO_64:
-        xc = _LO_64
-    if xc > _HI_64:
-        xc = _HI_64
+    # One compare per side serves both the clamp and the final select. NaN fails both compares
+    # and flows through the arithmetic (a NaN ``r`` makes ``p`` NaN whatever ``k`` is).
+    small = x < _LO_64
+    big = x > _HI_64
+    xc = _LO_64 if small else x
+    xc = _HI_64 if big else xc
     kf = xc * _LOG2E_64 + _SHIFT_64
     k = np.float64(kf).view(np.int64) - _SHIFT_BITS_64
     n = kf - _SHIFT_64
@@ -111,21 +112,18 @@ def _exp64(x):
     s1 = np.int64((k1 + _BIAS_64) << _MANT_64).view(np.float64)
     s2 = np.int64((k2 + _BIAS_64) << _MANT_64).view(np.float64)
     y = (p * s1) * s2
-    if x < _LO_64:
-        y = _ZERO_64
-    if x > _HI_64:
-        y = _INF_64
-    if x != x:
-        y = x
+    y = _ZERO_64 if small else y
+    y = _INF_64 if big else y
     return y
 
 
 def _exp32(x):
-    xc = x
-    if xc < _LO_32:
-        xc = _LO_32
-    if xc > _HI_32:
-        xc = _HI_32
+    # One compare per side serves both the clamp and the final select. NaN fails both compares
+    # and flows through the arithmetic (a NaN ``r`` makes ``p`` NaN whatever ``k`` is).
+    small = x < _LO_32
+    big = x > _HI_32
+    xc = _LO_32 if small else x
+    xc = _HI_32 if big else xc
     kf = xc * _LOG2E_32 + _SHIFT_32
     k = np.float32(kf).view(np.int32) - _SHIFT_BITS_32
     n = kf - _SHIFT_32
@@ -141,12 +139,8 @@ def _exp32(x):
     s1 = np.int32((k1 + _BIAS_32) << _MANT_32).view(np.float32)
     s2 = np.int32((k2 + _BIAS_32) << _MANT_32).view(np.float32)
     y = (p * s1) * s2
-    if x < _LO_32:
-        y = _ZERO_32
-    if x > _HI_32:
-        y = _INF_32
-    if x != x:
-        y = x
+    y = _ZERO_32 if small else y
+    y = _INF_32 if big else y
     return y
 
 
