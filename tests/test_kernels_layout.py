@@ -204,3 +204,52 @@ def test_float32_in_float32_out(backend, rng):
         assert arr.dtype == np.float32, what
     for loss in (fc.cross_entropy(z, y), fc.binary_cross_entropy(z, t), fc.squared_error(z, t)):
         assert type(loss) is float
+
+
+def _frozen(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def test_read_only_inputs(backend, dtype, rng):
+    """Inputs that are only read may be read-only arrays (np.broadcast_to views, memory maps,
+    arrays flagged non-writeable): every function gives the same result as with writeable copies."""
+    n, C = 9, 5
+    z = _frozen(logits(rng, (n, C), dtype))
+    y = _frozen(labels(rng, n, C))
+    t = _frozen(soft_targets(rng, n, C, dtype))
+    sw = _frozen(nonneg_weights(rng, n, dtype))
+    cw = _frozen(nonneg_weights(rng, C, dtype, zeros=False))
+    b = _frozen(rng.integers(0, 2, (n, C)).astype(dtype))
+    calls = {
+        "softmax": lambda z, y, t, sw, cw, b: fc.softmax(z),
+        "log_softmax": lambda z, y, t, sw, cw, b: fc.log_softmax(z),
+        "logsumexp": lambda z, y, t, sw, cw, b: fc.logsumexp(z),
+        "cross_entropy": lambda z, y, t, sw, cw, b: fc.cross_entropy(z, y),
+        "cross_entropy_grad": lambda z, y, t, sw, cw, b: fc.cross_entropy_grad(z, y)[1],
+        "cross_entropy_grad weighted": lambda z, y, t, sw, cw, b: fc.cross_entropy_grad(
+            z, y, sample_weight=sw, class_weight=cw, label_smoothing=0.1)[1],
+        "cross_entropy_grad soft": lambda z, y, t, sw, cw, b: fc.cross_entropy_grad(
+            z, t, sample_weight=sw, class_weight=cw)[1],
+        "binary_cross_entropy_grad": lambda z, y, t, sw, cw, b: fc.binary_cross_entropy_grad(
+            z, b, sample_weight=sw)[1],
+        "squared_error_grad": lambda z, y, t, sw, cw, b: fc.squared_error_grad(z, t, activation="softmax")[1],
+        "activation": lambda z, y, t, sw, cw, b: fc.activation("elu", z),
+        "activation_grad": lambda z, y, t, sw, cw, b: fc.activation_grad("elu", z, t),
+    }
+    failures = {}
+    for what, call in calls.items():
+        expected = call(*(np.array(a) for a in (z, y, t, sw, cw, b)))
+        try:
+            got = call(z, y, t, sw, cw, b)
+        except Exception as exc:  # collect them all: one report per backend
+            failures[what] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            continue
+        np.testing.assert_allclose(got, expected, rtol=rtol_for(dtype), err_msg=what)
+    p, m, v = (np.zeros(n * C, dtype) for _ in range(3))
+    try:
+        fc.adam_step(p, z.reshape(-1), m, v, lr=0.1, step=1)
+    except Exception as exc:
+        failures["adam_step (read-only grad)"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    assert not failures, failures

@@ -1,0 +1,78 @@
+"""Thread safety: the same kernels called from 4 Python threads at once (each with its own arrays,
+some sharing one read-only input) give the same results as serial calls."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastnn_core as fc
+from _kernels_oracle import logits, rtol_for
+
+N_THREADS = 4
+ROUNDS = 3
+
+
+def _workload(shared_z, shared_y, own_z, own_t, own_p):
+    """Every kernel family once; returns all outputs as a list of arrays/floats."""
+    results = []
+    loss, grad = fc.cross_entropy_grad(shared_z, shared_y, label_smoothing=0.1)
+    results += [loss, grad]
+    results.append(fc.softmax(shared_z))
+    results.append(fc.logsumexp(own_z))
+    zc = own_z.copy()
+    loss, _ = fc.cross_entropy_grad(zc, own_t, reduction="sum", out=zc)  # in place on a private copy
+    results += [loss, zc]
+    results.append(fc.log_softmax(own_z))
+    results += list(fc.binary_cross_entropy_grad(own_z, own_t, reduction="none"))
+    results += list(fc.squared_error_grad(shared_z, own_t, activation="softmax"))
+    a = fc.activation("tanh", own_z)
+    results += [a, fc.activation_grad("tanh", a, shared_z)]
+    p = own_p.copy()
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for step in range(1, 4):
+        fc.adam_step(p, shared_z.reshape(-1)[: p.size].reshape(p.shape), m, v, lr=0.01, step=step)
+    results += [p, m, v]
+    return results
+
+
+def _inputs(rng, dtype, n, C):
+    z = logits(rng, (n, C), dtype)
+    t = rng.dirichlet(np.ones(C), n).astype(dtype)
+    return z, t, rng.standard_normal(600).astype(dtype)
+
+
+@pytest.mark.parametrize("shared", ["read-only", "writeable"])
+@pytest.mark.parametrize("shape", [(64, 10), (256, 1000)], ids=["small", "256x1000"])
+def test_concurrent_calls_match_serial(backend, dtype, rng, shape, shared):
+    """The shared logits and labels are read by every thread at once; with ``read-only`` they are
+    also flagged non-writeable (reading such arrays must work: see test_kernels_layout)."""
+    n, C = shape
+    shared_z = logits(rng, shape, dtype)
+    shared_y = rng.integers(0, C, n)
+    if shared == "read-only":
+        shared_z.flags.writeable = False
+        shared_y.flags.writeable = False
+    own = [_inputs(rng, dtype, n, C) for _ in range(N_THREADS)]
+
+    serial = [_workload(shared_z, shared_y, *own[i]) for i in range(N_THREADS)]
+
+    barrier = threading.Barrier(N_THREADS)
+
+    def worker(i):
+        with fc.use_backend(backend):  # use_backend is thread-local: enter it in the worker
+            barrier.wait(30)
+            return [_workload(shared_z, shared_y, *own[i]) for _ in range(ROUNDS)]
+
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        concurrent = list(pool.map(worker, range(N_THREADS)))
+
+    tol = rtol_for(dtype) * 1e-2  # same inputs, same code: only reduction order may differ
+    for i in range(N_THREADS):
+        for r, results in enumerate(concurrent[i]):
+            for k, (got, want) in enumerate(zip(results, serial[i])):
+                np.testing.assert_allclose(
+                    got, want, rtol=tol, atol=tol * np.abs(want).max(),
+                    err_msg=f"thread {i}, round {r}, output {k}",
+                )
