@@ -412,20 +412,33 @@ def lr_find_lesson(random_state=0, data=None, num=100):
     return result, est, float(est.score(X_test, y_test))
 
 
-def moons_lesson(random_state=0, max_iter=300):
-    """A small network on the two-moons data set, with a validation split (early stopping) so
-    that validation loss and accuracy are recorded: ``(estimator, X, y)``."""
+def moons_lesson(random_state=0, max_iter=400):
+    """Overfitting, seen in the training curves: a large network (2-100-100-1, tanh, adam, no L2)
+    on a small, noisy two-moons sample (150 points, 30% held out for validation, so that
+    ``early_stopping=True`` records the validation loss and accuracy; ``n_iter_no_change`` is
+    ``max_iter`` so that training runs on past the best epoch). Returns ``(estimator, X, y)``;
+    the estimator holds the weights of the best validation accuracy, as early stopping restores.
+    """
     from sklearn.datasets import make_moons
 
     from ._mlp import MLPClassifier
 
-    X, y = make_moons(n_samples=400, noise=0.25, random_state=random_state)
-    est = MLPClassifier(hidden_layer_sizes=(16, 16), activation="tanh", solver="adam",
-                        learning_rate_init=0.01, max_iter=max_iter, early_stopping=True,
-                        validation_fraction=0.2, n_iter_no_change=max_iter,
+    X, y = make_moons(n_samples=150, noise=0.35, random_state=random_state)
+    est = MLPClassifier(hidden_layer_sizes=(100, 100), activation="tanh", solver="adam",
+                        learning_rate_init=0.01, alpha=0.0, max_iter=max_iter,
+                        early_stopping=True, validation_fraction=0.3, n_iter_no_change=max_iter,
                         random_state=random_state)
     _quiet_fit(est, X, y)
     return est, X, y
+
+
+def moons_summary(est):
+    val = np.asarray(est.validation_loss_curve_)
+    best = int(np.argmax(est.validation_scores_)) + 1
+    return (f"  {est.n_iter_} epochs: training loss {est.loss_curve_[0]:.3f} -> "
+            f"{est.loss_curve_[-1]:.3f}; validation loss lowest {val.min():.3f} at epoch "
+            f"{int(np.argmin(val)) + 1}, then up to {val[-1]:.3f} (overfitting); best validation "
+            f"accuracy {est.best_validation_score_:.1%} at epoch {best} (weights restored)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,12 +514,10 @@ def run(lessons=("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "
                 return plot_lr_find(result)
             save(fig, "lr_find.png")
         elif name == "training":
-            est, X, y = moons_lesson(max_iter=20 if quick else 300)
-            print("Lesson 6. Training curves and decision boundary (two moons, 2-16-16-1 tanh, "
-                  "adam, 20% validation):", file=stream)
-            print(f"  {est.n_iter_} epochs: training loss {est.loss_curve_[-1]:.3f}, "
-                  f"validation loss {est.validation_loss_curve_[-1]:.3f}, best validation "
-                  f"accuracy {est.best_validation_score_:.1%}", file=stream)
+            est, X, y = moons_lesson(max_iter=20 if quick else 400)
+            print("Lesson 6. Training curves and decision boundary (two moons, 150 noisy points, "
+                  "2-100-100-1 tanh, adam, 30% validation):", file=stream)
+            print(moons_summary(est), file=stream)
 
             def fig_curves():
                 from .plot import plot_training

@@ -68,7 +68,9 @@ def plot_training(est, ax=None, labels=None):
 
     Left: the training loss (``loss_curve_``, solid) and, if the estimator was fitted with
     ``early_stopping=True``, the validation loss (``validation_loss_curve_``, dashed). Right: the
-    validation accuracy (``validation_scores_``), or a note saying how to record it.
+    validation accuracy (``validation_scores_``), or a note saying how to record it. For one
+    estimator fitted with early stopping, a dotted line marks the epoch of the best validation
+    accuracy, whose weights the estimator keeps.
 
     Parameters
     ----------
@@ -110,6 +112,13 @@ def plot_training(est, ax=None, labels=None):
                 ax_acc.plot(np.arange(1, len(h["val_score"]) + 1), h["val_score"], color=color,
                             linestyle="--" if h["train_score"] else "-",
                             label=f"{prefix}validation accuracy")
+    if len(ests) == 1:
+        h = _history(ests[0])
+        if h["val_score"] and getattr(ests[0], "early_stopping", False):
+            best = int(np.nanargmax(h["val_score"])) + 1
+            for a in [ax_loss] + ([ax_acc] if ax_acc is not None else []):
+                a.axvline(best, color="gray", linestyle=":", linewidth=1,
+                          label=f"best validation accuracy (epoch {best}, weights kept)")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("loss")

@@ -46,9 +46,17 @@ def test_plot_training_two_panels(moons, tmp_path):
     fig = fplot.plot_training(est)
     assert isinstance(fig, matplotlib.figure.Figure)
     loss_ax, acc_ax = fig.axes[:2]
-    assert len(loss_ax.lines) == 2  # training and validation loss
-    assert len(acc_ax.lines) == 1   # validation accuracy
+
+    def curves(ax):
+        return [line for line in ax.lines if not line.get_label().startswith("best")]
+
+    assert len(curves(loss_ax)) == 2  # training and validation loss
+    assert len(curves(acc_ax)) == 1   # validation accuracy
     np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), est.loss_curve_)
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), est.validation_loss_curve_)
+    best = [line for line in acc_ax.lines if line.get_label().startswith("best")]
+    assert len(best) == 1  # the epoch whose weights early stopping kept
+    assert best[0].get_xdata()[0] == np.argmax(est.validation_scores_) + 1
     _png(fig, tmp_path, "training.png")
 
 
