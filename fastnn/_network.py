@@ -98,7 +98,10 @@ class Network:
         last = self.n_layers - 1
         for i in range(self.n_layers):
             z = self.acts[i][:n]
-            _matmul(a, coefs[i], z)
+            if i == 0:
+                _matmul(X, coefs[0], z)  # X may be sparse
+            else:
+                np.dot(a, coefs[i], out=z)
             z += intercepts[i]
             if i != last:
                 flat = z.reshape(-1)
@@ -142,7 +145,7 @@ class Network:
             else:
                 a_prev = self.acts[i - 1][:n]
                 np.dot(a_prev.T, delta, out=self.coef_grads[i])
-            np.sum(delta, axis=0, out=self.intercept_grads[i])
+            np.add.reduce(delta, axis=0, out=self.intercept_grads[i])
             if i > 0:
                 d_prev = self.deltas[i - 1][:n]
                 np.dot(delta, coefs[i].T, out=d_prev)
