@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _elementwise as _E
 from . import _rows as _R
+from ._train import train_epoch
 
 __all__ = [
     "PARALLEL",
@@ -36,6 +37,7 @@ __all__ = [
     "sgd",
     "softmax",
     "sqerr",
+    "train_epoch",
 ]
 
 # Below this many elements a kernel runs serially even with several threads allowed.

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._rows import BLOCK, _nblocks, exp_store_sum, row_max
+from ._rows import exp_inplace, group_rows, row_max, row_sum, shift_row
 from ._vmath import cast_like, cast_to, vexp
 
 _OPTS = dict(cache=True, nogil=True)
@@ -76,21 +76,23 @@ def bce_rows(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, lo, hi):
 @njit(**_OPTS)
 def bce_serial(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl):
     n = z.shape[0]
+    g = group_rows(z.shape[1])
     total = 0.0
-    for b in range(_nblocks(n)):
+    for b in range((n + g - 1) // g):
         total += bce_rows(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl,
-                          b * BLOCK, min(n, (b + 1) * BLOCK))
+                          b * g, min(n, (b + 1) * g))
     return total
 
 
 @njit(parallel=True, **_OPTS)
 def bce_parallel(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl):
     n = z.shape[0]
-    nb = _nblocks(n)
+    g = group_rows(z.shape[1])
+    nb = (n + g - 1) // g
     parts = np.empty(nb)
     for b in prange(nb):
         parts[b] = bce_rows(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl,
-                            b * BLOCK, min(n, (b + 1) * BLOCK))
+                            b * g, min(n, (b + 1) * g))
     total = 0.0
     for b in range(nb):
         total += parts[b]
@@ -170,7 +172,9 @@ def sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, l
         else:
             ei = gi if has_grad else scratch
             m = row_max(zi)
-            s = exp_store_sum(zi, m, ei)
+            shift_row(zi, m, cast_to(0.0, zi), ei)
+            exp_inplace(ei)
+            s = row_sum(ei)
             L, ad = _sq_softmax_sums(ei, yi, cast_to(1.0 / s, zi))
             if has_grad:
                 r = cast_to(si * scale, zi)
@@ -188,21 +192,23 @@ def sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, l
 @njit(**_OPTS)
 def sqerr_serial(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl):
     n = z.shape[0]
+    g = group_rows(z.shape[1])
     total = 0.0
-    for b in range(_nblocks(n)):
+    for b in range((n + g - 1) // g):
         total += sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl,
-                            b * BLOCK, min(n, (b + 1) * BLOCK))
+                            b * g, min(n, (b + 1) * g))
     return total
 
 
 @njit(parallel=True, **_OPTS)
 def sqerr_parallel(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl):
     n = z.shape[0]
-    nb = _nblocks(n)
+    g = group_rows(z.shape[1])
+    nb = (n + g - 1) // g
     parts = np.empty(nb)
     for b in prange(nb):
         parts[b] = sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl,
-                              b * BLOCK, min(n, (b + 1) * BLOCK))
+                              b * g, min(n, (b + 1) * g))
     total = 0.0
     for b in range(nb):
         total += parts[b]
@@ -213,7 +219,7 @@ def sqerr_parallel(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_r
 # activations (1-D)
 @njit(**_OPTS)
 def activation(code, z, out):
-    """``out = f(z)``; ``out`` may be ``z`` (see ``_rows.exp_store_sum`` for why two calls)."""
+    """``out = f(z)``; ``out`` may be ``z`` (see ``_rows.shift_row`` for why two calls)."""
     if z.ctypes.data == out.ctypes.data:
         _activation(code, out, out)
     else:
