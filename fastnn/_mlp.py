@@ -38,6 +38,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 import fastnn_core
 
 from ._init import INITS, init_params
+from ._native_loop import NativeEpoch, native_available
 from ._network import Network, l2_sum, log_output_activation, output_activation
 from ._optimizers import SOLVERS as _STOCHASTIC_SOLVERS
 from ._optimizers import make_optimizer
@@ -126,6 +127,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Decay of the running averages of rmsprop (None: 0.9) and adadelta (None: 0.95).
     backend : {'cython', 'numba', 'numpy'} or None, default=None
         The fastnn_core backend to run on; None is the active one (``fastnn_core.get_backend()``).
+    loop : {'native', 'python'}, default='native'
+        Training loop of the stochastic solvers. 'native' runs each epoch as one call into
+        compiled code without the GIL (``fastnn/_native_loop.py``; the ``train_epoch`` kernel of
+        the cython and numba backends); 'python' is the readable reference loop
+        (:meth:`_fit_epoch_python`). Both give the same parameters to rounding. Sparse ``X`` and
+        the 'numpy' backend always use the Python loop.
 
     Attributes
     ----------
@@ -171,6 +178,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "rho": [Interval(numbers.Real, 0, 1, closed="left"), None],
         "backend": [StrOptions(_BACKENDS), None],
+        "loop": [StrOptions({"native", "python"})],
     }
 
     def __init__(
@@ -204,6 +212,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         rho=None,
         backend=None,
+        loop="native",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -233,6 +242,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.rho = rho
         self.backend = backend
+        self.loop = loop
 
     # ------------------------------------------------------------------ scikit-learn plumbing
     def __sklearn_tags__(self):
@@ -516,6 +526,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                       self.loss, kernels)
         ctx = _EpochContext(self, net, kernels, X_train, target_train, sw_train, batch_size,
                             S_total)
+        native = (NativeEpoch(self, ctx)
+                  if self.loop == "native" and native_available(kernels, X_train) else None)
         sample_idx = np.arange(n_samples)
         progress = Progress(self.verbose, None if incremental else self.max_iter)
         # Parameters at the start of the previous and of the current epoch: where a diverged
@@ -538,7 +550,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 prev, cur = cur, prev
                 for c, p in zip(cur, params):
                     np.copyto(c, p)
-                loss = self._fit_epoch_python(ctx, sample_idx if self.shuffle else None)
+                order = sample_idx if self.shuffle else None
+                if native is not None:
+                    loss = native.run(order)
+                else:
+                    loss = self._fit_epoch_python(ctx, order)
                 if not self._check_divergence(loss, params):
                     diverged = True
                     progress.close()

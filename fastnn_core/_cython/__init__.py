@@ -27,6 +27,7 @@ from ._kernels import (
     softmax,
     sqerr,
 )
+from ._train import train_epoch
 
 __all__ = [
     "OPENMP",
@@ -45,4 +46,5 @@ __all__ = [
     "sgd",
     "softmax",
     "sqerr",
+    "train_epoch",
 ]

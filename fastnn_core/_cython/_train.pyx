@@ -1,0 +1,493 @@
+# cython: language_level=3
+"""The native training loop of the ``cython`` backend: one whole epoch per call, without the GIL.
+
+See the "Training epoch" section of fastnn_core/BACKENDS.md for the contract and
+``fastnn/_native_loop.py`` for the adapter that packs the arguments. Every batch runs
+
+    gather rows -> forward GEMMs (+ bias, fused activation) -> fused loss + gradient rows
+    -> backward GEMMs + fused activation backward -> fused optimizer update of every parameter
+
+on the workspace arrays it is given (no allocation per batch). Matrix products go through
+``scipy.linalg.cython_blas`` (column-major: row-major ``C = A @ B`` is
+``gemm("N", "N", n_cols(B), n_rows(A), K, B, ldb, A, lda, C, ldc)``); at batch size 1 through
+the hand-written vector kernels of ``_train_small.h``, which beat a BLAS call at these sizes.
+The loss, activation and optimizer kernels are the per-row C functions of ``fastnn_simd.h``
+that the ``cython`` backend's kernels use, so every step is the reference loop's arithmetic.
+
+Threads: BLAS uses its own pool (threadpoolctl limits it); the elementwise and row kernels run
+in an OpenMP ``prange`` only when an array has ``PARALLEL_MIN`` elements or more (never around
+a BLAS call), with ``omp_get_max_threads()`` threads.
+"""
+
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport isfinite, pow, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+cnp.import_array()
+
+ctypedef cnp.npy_intp intp
+
+cdef extern from "fastnn_simd.h" nogil:
+    int fnn_max_threads()
+    double fnn_ce_hard_rows_f32(const float *z, float *g, intp i0, intp i1, intp C,
+                                const intp *labels, const float *sw, const float *w, double W,
+                                double eps, double scale, float *rl)
+    double fnn_ce_hard_rows_f64(const double *z, double *g, intp i0, intp i1, intp C,
+                                const intp *labels, const double *sw, const double *w, double W,
+                                double eps, double scale, double *rl)
+    double fnn_bce_row_f32(const float *z, const float *y, float *g, intp k, double si,
+                           double scale)
+    double fnn_bce_row_f64(const double *z, const double *y, double *g, intp k, double si,
+                           double scale)
+    double fnn_sqerr_row_f32(const float *z, const float *y, float *g, intp k, int act,
+                             double si, double scale)
+    double fnn_sqerr_row_f64(const double *z, const double *y, double *g, intp k, int act,
+                             double si, double scale)
+    void fnn_activation_f32(int act, const float *z, float *out, intp n)
+    void fnn_activation_f64(int act, const double *z, double *out, intp n)
+    void fnn_activation_grad_f32(int act, const float *a, const float *u, float *out, intp n)
+    void fnn_activation_grad_f64(int act, const double *a, const double *u, double *out, intp n)
+    void fnn_sgd_f32(float *p, const float *g, float *v, intp n, float lr, float mom,
+                     int nesterov, float l2)
+    void fnn_sgd_f64(double *p, const double *g, double *v, intp n, double lr, double mom,
+                     int nesterov, double l2)
+    void fnn_adam_f32(float *p, const float *g, float *m, float *v, intp n, float lr_t,
+                      double b1, double b2, float eps, float l2)
+    void fnn_adam_f64(double *p, const double *g, double *m, double *v, intp n, double lr_t,
+                      double b1, double b2, double eps, double l2)
+    void fnn_adagrad_f32(float *p, const float *g, float *acc, intp n, float lr, float eps,
+                         float l2)
+    void fnn_adagrad_f64(double *p, const double *g, double *acc, intp n, double lr,
+                         double eps, double l2)
+    void fnn_rmsprop_f32(float *p, const float *g, float *sq, intp n, float lr, double rho,
+                         float eps, float l2)
+    void fnn_rmsprop_f64(double *p, const double *g, double *sq, intp n, double lr,
+                         double rho, double eps, double l2)
+    void fnn_adadelta_f32(float *p, const float *g, float *ag, float *ad, intp n, float lr,
+                          double rho, float eps, float l2)
+    void fnn_adadelta_f64(double *p, const double *g, double *ag, double *ad, intp n,
+                          double lr, double rho, double eps, double l2)
+
+cdef extern from "_train_small.h" nogil:
+    void fnn_train_vecmat_f32(const float *a, const float *W, const float *b, float *z,
+                              intp K, intp N)
+    void fnn_train_vecmat_f64(const double *a, const double *W, const double *b, double *z,
+                              intp K, intp N)
+    void fnn_train_outer_f32(const float *a, const float *d, float *g, float *gb, intp K,
+                             intp N)
+    void fnn_train_outer_f64(const double *a, const double *d, double *g, double *gb, intp K,
+                             intp N)
+    void fnn_train_matvec_f32(const float *W, const float *d, float *out, intp K, intp N)
+    void fnn_train_matvec_f64(const double *W, const double *d, double *out, intp K, intp N)
+    double fnn_train_sumsq_f32(const float *p, intp n)
+    double fnn_train_sumsq_f64(const double *p, intp n)
+    void fnn_train_colsum_f32(const float *D, float *gb, intp m, intp N)
+    void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
+    void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
+    void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
+
+# Codes shared with fastnn/_native_loop.py (and the numba loop).
+# loss kinds: 0 softmax + cross-entropy on class indices (ce_hard), 1 logistic + binary
+# cross-entropy (bce), 2 squared error on logistic outputs, 3 squared error on softmax outputs
+# optimizers: 0 sgd, 1 adam, 2 adagrad, 3 rmsprop, 4 adadelta
+# hyper: [lr (adam: learning_rate_init), momentum | beta_1 | rho, nesterov | beta_2, epsilon]
+
+#: Arrays with fewer elements run their elementwise / row kernels on one thread.
+cdef enum:
+    PARALLEL_MIN = 32768
+PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
+
+
+cdef struct Layout:
+    int L               # weight layers
+    intp *units         # L + 1
+    void **P            # 2L parameters: coefs then intercepts
+    void **G            # their gradients
+    void **S0           # optimizer state 0 (or NULL)
+    void **S1           # optimizer state 1 (or NULL)
+    intp *size          # 2L element counts
+    void **A            # L activations (max_rows, units[l+1])
+    void **D            # L deltas
+
+
+cdef enum:
+    CN = 78  # 'N'
+    CT = 84  # 'T'
+
+
+cdef inline void _mm(char ta, char tb, int m, int n, int k, floating *A, int lda,
+                     floating *B, int ldb, floating *C, int ldc) noexcept nogil:
+    """Row-major ``C (m, n) = op(A) @ op(B)`` through column-major BLAS."""
+    cdef floating one = 1.0, zero = 0.0
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &one, B, &ldb, A, &lda, &zero, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &one, B, &ldb, A, &lda, &zero, C, &ldc)
+
+
+cdef inline void _act(int act, floating *z, intp n, int nt) noexcept nogil:
+    cdef intp lo, hi, step
+    cdef int c
+    if nt > 1 and n >= PARALLEL_MIN:
+        step = ((n + nt - 1) // nt + 15) // 16 * 16
+        for c in prange(nt, schedule='static', num_threads=nt):
+            lo = c * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            if hi > lo:
+                if floating is float:
+                    fnn_activation_f32(act, z + lo, z + lo, hi - lo)
+                else:
+                    fnn_activation_f64(act, z + lo, z + lo, hi - lo)
+    else:
+        if floating is float:
+            fnn_activation_f32(act, z, z, n)
+        else:
+            fnn_activation_f64(act, z, z, n)
+
+
+cdef inline void _act_grad(int act, floating *a, floating *d, intp n, int nt) noexcept nogil:
+    cdef intp lo, hi, step
+    cdef int c
+    if nt > 1 and n >= PARALLEL_MIN:
+        step = ((n + nt - 1) // nt + 15) // 16 * 16
+        for c in prange(nt, schedule='static', num_threads=nt):
+            lo = c * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            if hi > lo:
+                if floating is float:
+                    fnn_activation_grad_f32(act, a + lo, d + lo, d + lo, hi - lo)
+                else:
+                    fnn_activation_grad_f64(act, a + lo, d + lo, d + lo, hi - lo)
+    else:
+        if floating is float:
+            fnn_activation_grad_f32(act, a, d, d, n)
+        else:
+            fnn_activation_grad_f64(act, a, d, d, n)
+
+
+cdef inline double _loss_row(int kind, floating *z, void *tgt, intp i, floating *g, intp C,
+                             double si, double scale) noexcept nogil:
+    if floating is float:
+        if kind == 1:
+            return fnn_bce_row_f32(z, <float *>tgt + i * C, g, C, si, scale)
+        return fnn_sqerr_row_f32(z, <float *>tgt + i * C, g, C, kind - 1, si, scale)
+    else:
+        if kind == 1:
+            return fnn_bce_row_f64(z, <double *>tgt + i * C, g, C, si, scale)
+        return fnn_sqerr_row_f64(z, <double *>tgt + i * C, g, C, kind - 1, si, scale)
+
+
+cdef double _loss_rows(int kind, floating *z, void *tgt, floating *swb, floating *g, intp m,
+                       intp C, double scale, int nt) noexcept nogil:
+    """``sum_i s_i L_i`` of the batch; ``scale * dL_i/dz_i`` into ``g``."""
+    cdef double total = 0.0, si
+    cdef intp i, lo, hi, step
+    cdef int c
+    if kind == 0:  # softmax cross-entropy on class indices: the blocked row kernel
+        if nt > 1 and m * C >= PARALLEL_MIN:
+            step = (m + nt - 1) // nt
+            for c in prange(nt, schedule='static', num_threads=nt):
+                lo = c * step
+                hi = lo + step
+                if hi > m:
+                    hi = m
+                if lo < hi:
+                    if floating is float:
+                        total += fnn_ce_hard_rows_f32(z, g, lo, hi, C, <intp *>tgt, swb, NULL,
+                                                      <double>C, 0.0, scale, NULL)
+                    else:
+                        total += fnn_ce_hard_rows_f64(z, g, lo, hi, C, <intp *>tgt, swb, NULL,
+                                                      <double>C, 0.0, scale, NULL)
+            return total
+        if floating is float:
+            return fnn_ce_hard_rows_f32(z, g, 0, m, C, <intp *>tgt, swb, NULL, <double>C, 0.0,
+                                        scale, NULL)
+        else:
+            return fnn_ce_hard_rows_f64(z, g, 0, m, C, <intp *>tgt, swb, NULL, <double>C, 0.0,
+                                        scale, NULL)
+    if nt > 1 and m * C >= PARALLEL_MIN:
+        for i in prange(m, schedule='static', num_threads=nt):
+            si = 1.0 if swb == NULL else <double>swb[i]
+            total += _loss_row(kind, z + i * C, tgt, i, g + i * C, C, si, scale)
+    else:
+        for i in range(m):
+            si = 1.0 if swb == NULL else <double>swb[i]
+            total += _loss_row(kind, z + i * C, tgt, i, g + i * C, C, si, scale)
+    return total
+
+
+cdef inline void _opt_range(int kind, floating *p, floating *g, floating *s0, floating *s1,
+                            intp n, double *h, double lr, double l2) noexcept nogil:
+    if n <= 0:
+        return
+    if floating is float:
+        if kind == 0:
+            fnn_sgd_f32(p, g, s0, n, <float>lr, <float>h[1], <int>h[2], <float>l2)
+        elif kind == 1:
+            fnn_adam_f32(p, g, s0, s1, n, <float>lr, h[1], h[2], <float>h[3], <float>l2)
+        elif kind == 2:
+            fnn_adagrad_f32(p, g, s0, n, <float>lr, <float>h[3], <float>l2)
+        elif kind == 3:
+            fnn_rmsprop_f32(p, g, s0, n, <float>lr, h[1], <float>h[3], <float>l2)
+        else:
+            fnn_adadelta_f32(p, g, s0, s1, n, <float>lr, h[1], <float>h[3], <float>l2)
+    else:
+        if kind == 0:
+            fnn_sgd_f64(p, g, s0, n, lr, h[1], <int>h[2], l2)
+        elif kind == 1:
+            fnn_adam_f64(p, g, s0, s1, n, lr, h[1], h[2], h[3], l2)
+        elif kind == 2:
+            fnn_adagrad_f64(p, g, s0, n, lr, h[3], l2)
+        elif kind == 3:
+            fnn_rmsprop_f64(p, g, s0, n, lr, h[1], h[3], l2)
+        else:
+            fnn_adadelta_f64(p, g, s0, s1, n, lr, h[1], h[3], l2)
+
+
+cdef void _opt_step(int kind, floating *p, floating *g, floating *s0, floating *s1, intp n,
+                    double *h, double lr, double l2, int nt) noexcept nogil:
+    cdef intp lo, hi, step
+    cdef int c
+    if nt > 1 and n >= PARALLEL_MIN:
+        step = ((n + nt - 1) // nt + 15) // 16 * 16
+        for c in prange(nt, schedule='static', num_threads=nt):
+            lo = c * step
+            hi = lo + step
+            if hi > n:
+                hi = n
+            _opt_range(kind, p + lo, g + lo, NULL if s0 == NULL else s0 + lo,
+                       NULL if s1 == NULL else s1 + lo, hi - lo, h, lr, l2)
+    else:
+        _opt_range(kind, p, g, s0, s1, n, h, lr, l2)
+
+
+cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
+                floating *sw, intp *order, intp n, intp bs, floating *xbuf, void *tbuf,
+                floating *swbuf, int hidden_act, int loss_kind, int opt_kind, double *h,
+                double alpha, long long *t_io, double *acc_out) noexcept nogil:
+    """Returns 0 when the epoch ran to its end, 1 when the loss became non-finite (stopped at
+    that batch: the caller restores its snapshot)."""
+    cdef int L = net.L, l, nt = fnn_max_threads()
+    cdef intp start, stop, m, r, idx, i, K, N
+    cdef intp tsz = sizeof(intp) if tgt_int else k * sizeof(floating)
+    cdef floating *xin
+    cdef floating *swb
+    cdef floating *a_prev
+    cdef floating *Z
+    cdef floating *Dl
+    cdef void *tb
+    cdef double S, scale, total, reg, acc = 0.0, l2, lr = h[0], l2sum
+    cdef long long t = t_io[0]
+    cdef int status = 0
+    cdef intp b, nb = (n + bs - 1) // bs
+    for b in range(nb):
+        start = b * bs
+        stop = start + bs
+        if stop > n:
+            stop = n
+        m = stop - start
+        # ---- the batch's rows: a view when they are consecutive, else gathered
+        if order == NULL:
+            xin = X + start * d
+            tb = <char *>target + start * tsz
+            swb = NULL if sw == NULL else sw + start
+        elif m == 1:
+            idx = order[start]
+            xin = X + idx * d
+            tb = <char *>target + idx * tsz
+            swb = NULL if sw == NULL else sw + idx
+        else:
+            for r in range(m):
+                idx = order[start + r]
+                memcpy(xbuf + r * d, X + idx * d, d * sizeof(floating))
+                memcpy(<char *>tbuf + r * tsz, <char *>target + idx * tsz, tsz)
+                if sw != NULL:
+                    swbuf[r] = sw[idx]
+            xin = xbuf
+            tb = tbuf
+            swb = NULL if sw == NULL else swbuf
+        if swb == NULL:
+            S = <double>m
+        else:
+            S = 0.0
+            for r in range(m):
+                S += swb[r]
+        if S <= 0.0:  # a batch of zero-weight rows carries no gradient
+            continue
+
+        # ---- forward
+        a_prev = xin
+        for l in range(L):
+            K = net.units[l]
+            N = net.units[l + 1]
+            Z = <floating *>net.A[l]
+            if m == 1:
+                if floating is float:
+                    fnn_train_vecmat_f32(a_prev, <float *>net.P[l], <float *>net.P[L + l], Z,
+                                         K, N)
+                else:
+                    fnn_train_vecmat_f64(a_prev, <double *>net.P[l], <double *>net.P[L + l], Z,
+                                         K, N)
+            else:
+                _mm(CN, CN, <int>m, <int>N, <int>K, a_prev, <int>K,
+                    <floating *>net.P[l], <int>N, Z, <int>N)
+                if floating is float:
+                    fnn_train_addbias_f32(Z, <float *>net.P[L + l], m, N)
+                else:
+                    fnn_train_addbias_f64(Z, <double *>net.P[L + l], m, N)
+            if l != L - 1:
+                _act(hidden_act, Z, m * N, nt)
+            a_prev = Z
+
+        # ---- loss and output delta
+        scale = 1.0 / S
+        N = net.units[L]
+        total = _loss_rows(loss_kind, <floating *>net.A[L - 1], tb, swb,
+                           <floating *>net.D[L - 1], m, N, scale, nt)
+        reg = 0.0
+        if alpha != 0.0:
+            l2sum = 0.0
+            for l in range(L):
+                if floating is float:
+                    l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+                else:
+                    l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+            reg = 0.5 * alpha * l2sum
+        acc += total * scale * S + reg
+        if not isfinite(acc):
+            status = 1
+            break
+
+        # ---- backward
+        for l in range(L - 1, -1, -1):
+            K = net.units[l]
+            N = net.units[l + 1]
+            Dl = <floating *>net.D[l]
+            a_prev = xin if l == 0 else <floating *>net.A[l - 1]
+            if m == 1:
+                if floating is float:
+                    fnn_train_outer_f32(a_prev, Dl, <float *>net.G[l], <float *>net.G[L + l],
+                                        K, N)
+                else:
+                    fnn_train_outer_f64(a_prev, Dl, <double *>net.G[l], <double *>net.G[L + l],
+                                        K, N)
+            else:
+                _mm(CT, CN, <int>K, <int>N, <int>m, a_prev, <int>K, Dl, <int>N,
+                    <floating *>net.G[l], <int>N)
+                if floating is float:
+                    fnn_train_colsum_f32(Dl, <float *>net.G[L + l], m, N)
+                else:
+                    fnn_train_colsum_f64(Dl, <double *>net.G[L + l], m, N)
+            if l > 0:
+                if m == 1:
+                    if floating is float:
+                        fnn_train_matvec_f32(<float *>net.P[l], Dl, <float *>net.D[l - 1], K, N)
+                    else:
+                        fnn_train_matvec_f64(<double *>net.P[l], Dl, <double *>net.D[l - 1], K,
+                                             N)
+                else:
+                    _mm(CN, CT, <int>m, <int>K, <int>N, Dl, <int>N,
+                        <floating *>net.P[l], <int>N, <floating *>net.D[l - 1], <int>K)
+                _act_grad(hidden_act, a_prev, <floating *>net.D[l - 1], m * K, nt)
+
+        # ---- optimizer: l2 = alpha / S on weights, 0 on biases
+        l2 = alpha / S
+        if opt_kind == 1:
+            t += 1
+            lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+        for i in range(2 * L):
+            _opt_step(opt_kind, <floating *>net.P[i], <floating *>net.G[i],
+                      <floating *>net.S0[i], <floating *>net.S1[i], net.size[i], h, lr,
+                      l2 if i < L else 0.0, nt)
+    t_io[0] = t
+    acc_out[0] = acc
+    return status
+
+
+cdef inline void *_ptr(object a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params,
+                tuple grads, tuple state0, tuple state1, tuple acts, tuple deltas, xbuf, tbuf,
+                swbuf, int hidden_act, int loss_kind, int opt_kind, hyper, double alpha,
+                long long t):
+    """One epoch of mini-batch training, in place on ``params`` and the optimizer state.
+
+    Returns ``(accumulated, t, diverged)``: ``accumulated = sum_b (data_loss_b * S_b +
+    0.5 * alpha * ||W||^2)`` over the batches run (divide by the total weight for ``loss_``),
+    Adam's new step count, and True if the loss became non-finite (the epoch stopped there).
+    Arguments are NOT validated: fastnn/_native_loop.py does that (BACKENDS.md).
+    """
+    cdef Layout net
+    cdef int L = len(params) // 2, l, status
+    cdef double h[4]
+    cdef double acc = 0.0
+    cdef long long t_io = t
+    cdef intp n = (<cnp.ndarray>X).shape[0], d = (<cnp.ndarray>X).shape[1]
+    cdef intp k = 1 if (<cnp.ndarray>target).ndim == 1 else (<cnp.ndarray>target).shape[1]
+    cdef int tgt_int = (<cnp.ndarray>target).ndim == 1 and loss_kind == 0
+    cdef bint f32 = cnp.PyArray_TYPE(<cnp.ndarray>X) == cnp.NPY_FLOAT32
+    cdef void *swp = NULL if sw is None else _ptr(sw)
+    cdef void *ordp = NULL if order is None else _ptr(order)
+    cdef void *swbp = NULL if swbuf is None else _ptr(swbuf)
+    cdef void *Xp = _ptr(X)
+    cdef void *tp = _ptr(target)
+    cdef void *xbp = _ptr(xbuf)
+    cdef void *tbp = _ptr(tbuf)
+    for l in range(4):
+        h[l] = float(hyper[l])
+    if n == 0:
+        return 0.0, t, False
+    net.L = L
+    net.units = <intp *>malloc((L + 1) * sizeof(intp))
+    net.size = <intp *>malloc(2 * L * sizeof(intp))
+    net.P = <void **>malloc(2 * L * sizeof(void *))
+    net.G = <void **>malloc(2 * L * sizeof(void *))
+    net.S0 = <void **>malloc(2 * L * sizeof(void *))
+    net.S1 = <void **>malloc(2 * L * sizeof(void *))
+    net.A = <void **>malloc(L * sizeof(void *))
+    net.D = <void **>malloc(L * sizeof(void *))
+    try:
+        for l in range(L + 1):
+            net.units[l] = units[l]
+        for l in range(L):
+            net.A[l] = _ptr(acts[l])
+            net.D[l] = _ptr(deltas[l])
+        for l in range(2 * L):
+            net.P[l] = _ptr(params[l])
+            net.G[l] = _ptr(grads[l])
+            net.size[l] = cnp.PyArray_SIZE(<cnp.ndarray>params[l])
+            net.S0[l] = _ptr(state0[l])
+            net.S1[l] = _ptr(state1[l])
+        with nogil:
+            if f32:
+                status = _epoch[float](&net, <float *>Xp, d, tp, tgt_int, k, <float *>swp,
+                                       <intp *>ordp, n, batch_size, <float *>xbp, tbp,
+                                       <float *>swbp, hidden_act, loss_kind, opt_kind, h, alpha,
+                                       &t_io, &acc)
+            else:
+                status = _epoch[double](&net, <double *>Xp, d, tp, tgt_int, k, <double *>swp,
+                                        <intp *>ordp, n, batch_size, <double *>xbp, tbp,
+                                        <double *>swbp, hidden_act, loss_kind, opt_kind, h,
+                                        alpha, &t_io, &acc)
+    finally:
+        free(net.units)
+        free(net.size)
+        free(net.P)
+        free(net.G)
+        free(net.S0)
+        free(net.S1)
+        free(net.A)
+        free(net.D)
+    return acc, t_io, status != 0
