@@ -70,7 +70,7 @@ static inline int fnn_max_threads(void)
 #endif
 }
 
-static const char *fnn_simd_info(void)
+static __attribute__((unused)) const char *fnn_simd_info(void)
 {
 #if FNN_HAVE_CLONES
     __builtin_cpu_init();
@@ -246,60 +246,81 @@ FNN_INLINE double fnn_log_f64(double x)
         return m;                                                                                 \
     }                                                                                             \
                                                                                                   \
-    /* sum_c exp(z_c - m), writing the exps to e (which may be z) when e is not NULL */           \
-    FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m)                         \
+    /* sum_c exp(z_c - m), writing the exps to e (which may be z) when e is not NULL.          \
+     * The last C % FNN_TAIL exps go to tail[0 .. FNN_TAIL) (64-byte aligned, unused lanes 0)    \
+     * instead of e when tail is not NULL: the caller scales them from there and writes them     \
+     * once (reading back a masked store stalls store-to-load forwarding).                       \
+     * The sum is accumulated in FNN_TAIL double lanes and added up as a tree at the end: an    \
+     * `omp simd reduction(+)` over doubles ends in a serial chain of lane adds, which is most  \
+     * of the cost of a short row. */                                                            \
+    FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m, T *tail)               \
     {                                                                                             \
         const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
-        double s = 0.0, st = 0.0;                                                                 \
+        double acc[FNN_TAIL] __attribute__((aligned(64)));                                        \
+        for (int j = 0; j < FNN_TAIL; j++)                                                        \
+            acc[j] = 0.0;                                                                         \
         if (e) {                                                                                  \
-            FNN_SIMD_SUM(s)                                                                       \
-            for (ptrdiff_t c = 0; c < Cv; c++) {                                                  \
-                T v = EXP(z[c] - m);                                                              \
-                e[c] = v;                                                                         \
-                s += v;                                                                           \
-            }                                                                                     \
-            if (r) {                                                                              \
-                const T *zt = z + Cv;                                                             \
-                T *et = e + Cv;                                                                   \
-                FNN_SIMD_SUM(st)                                                                  \
-                for (ptrdiff_t j = 0; j < FNN_TAIL; j++) {                                        \
-                    T x = j < r ? zt[j] : (T)-INFINITY;                                           \
-                    T v = EXP(x - m);                                                             \
-                    if (j < r)                                                                    \
-                        et[j] = v;                                                                \
-                    st += v;                                                                      \
+            for (ptrdiff_t c = 0; c < Cv; c += FNN_TAIL) {                                        \
+                FNN_SIMD                                                                          \
+                for (int j = 0; j < FNN_TAIL; j++) {                                              \
+                    T v = EXP(z[c + j] - m);                                                      \
+                    e[c + j] = v;                                                                 \
+                    acc[j] += v;                                                                  \
                 }                                                                                 \
             }                                                                                     \
         } else {                                                                                  \
-            FNN_SIMD_SUM(s)                                                                       \
-            for (ptrdiff_t c = 0; c < Cv; c++)                                                    \
-                s += EXP(z[c] - m);                                                               \
-            if (r) {                                                                              \
-                const T *zt = z + Cv;                                                             \
-                FNN_SIMD_SUM(st)                                                                  \
-                for (ptrdiff_t j = 0; j < FNN_TAIL; j++) {                                        \
-                    T x = j < r ? zt[j] : (T)-INFINITY;                                           \
-                    st += EXP(x - m);                                                             \
-                }                                                                                 \
+            for (ptrdiff_t c = 0; c < Cv; c += FNN_TAIL) {                                        \
+                FNN_SIMD                                                                          \
+                for (int j = 0; j < FNN_TAIL; j++)                                                \
+                    acc[j] += EXP(z[c + j] - m);                                                  \
             }                                                                                     \
         }                                                                                         \
-        /* a masked lane gives exp(-inf - m) = 0, except when m = -inf: then the row is all      \
-         * -inf (or has NaN) and s is NaN either way */                                          \
-        return s + st;                                                                            \
+        if (r) {                                                                                  \
+            const T *zt = z + Cv;                                                                 \
+            T tb[FNN_TAIL] __attribute__((aligned(64)));                                          \
+            FNN_SIMD                                                                              \
+            for (int j = 0; j < FNN_TAIL; j++) {                                                  \
+                T x = j < r ? zt[j] : (T)-INFINITY;                                               \
+                T v = EXP(x - m);                                                                 \
+                v = fnn_sel_##S(j < r, v, (T)0); /* 0 also when m = -inf (NaN row anyway) */      \
+                tb[j] = v;                                                                        \
+                acc[j] += v;                                                                      \
+            }                                                                                     \
+            if (tail) {                                                                           \
+                for (int j = 0; j < FNN_TAIL; j++)                                                \
+                    tail[j] = tb[j];                                                              \
+            } else if (e) {                                                                       \
+                T *et = e + Cv;                                                                   \
+                FNN_SIMD                                                                          \
+                for (int j = 0; j < FNN_TAIL; j++)                                                \
+                    if (j < r)                                                                    \
+                        et[j] = tb[j];                                                            \
+            }                                                                                     \
+        }                                                                                         \
+        for (int h = FNN_TAIL / 2; h > 0; h /= 2)                                                 \
+            for (int j = 0; j < h; j++)                                                           \
+                acc[j] += acc[j + h];                                                             \
+        return acc[0];                                                                            \
     }                                                                                             \
                                                                                                   \
-    FNN_INLINE void fnn_scale_##S(T *x, ptrdiff_t C, T a)                                        \
+    /* x[0 .. C) *= a, the last C % FNN_TAIL entries taken from tail (see fnn_expsum) when     \
+     * tail is not NULL */                                                                        \
+    FNN_INLINE void fnn_scale_tail_##S(T *x, ptrdiff_t C, T a, const T *tail)                   \
     {                                                                                             \
         const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
-        FNN_SIMD                                                                                  \
-        for (ptrdiff_t c = 0; c < Cv; c++)                                                        \
-            x[c] *= a;                                                                            \
+        for (ptrdiff_t c = 0; c < Cv; c += FNN_TAIL) {                                            \
+            FNN_SIMD                                                                              \
+            for (int j = 0; j < FNN_TAIL; j++)                                                    \
+                x[c + j] *= a;                                                                    \
+        }                                                                                         \
         if (r) {                                                                                  \
             T *xt = x + Cv;                                                                       \
             FNN_SIMD                                                                              \
-            for (ptrdiff_t j = 0; j < FNN_TAIL; j++)                                              \
+            for (int j = 0; j < FNN_TAIL; j++) {                                                  \
+                T v = (tail ? tail[j] : (j < r ? xt[j] : (T)0)) * a;                              \
                 if (j < r)                                                                        \
-                    xt[j] *= a;                                                                   \
+                    xt[j] = v;                                                                    \
+            }                                                                                     \
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
@@ -311,6 +332,7 @@ FNN_INLINE double fnn_log_f64(double x)
                                          ptrdiff_t C, int mode)                                  \
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
+        T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
         double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         if (mode == 0) {                                                                          \
@@ -318,8 +340,8 @@ FNN_INLINE double fnn_log_f64(double x)
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
                 T m = fnn_rowmax_##S(zi, C);                                                      \
-                double s = fnn_expsum_##S(zi, oi, C, m);                                          \
-                fnn_scale_##S(oi, C, (T)(1.0 / s));                                               \
+                double s = fnn_expsum_##S(zi, oi, C, m, tb);                                      \
+                fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
             return;                                                                               \
         }                                                                                         \
@@ -328,7 +350,7 @@ FNN_INLINE double fnn_log_f64(double x)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 mb[k] = fnn_rowmax_##S(zi, C);                                                    \
-                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k]);                                       \
+                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k], NULL);                                       \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -364,6 +386,8 @@ FNN_INLINE double fnn_log_f64(double x)
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
         double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK], eyb[FNN_BLOCK];      \
+        T tbb[FNN_BLOCK][FNN_TAIL] __attribute__((aligned(64)));                                  \
+        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         const double b = eps / (double)C; /* smoothing weight per w_c */                         \
         double total = 0.0;                                                                       \
@@ -389,9 +413,8 @@ FNN_INLINE double fnn_log_f64(double x)
                     }                                                                             \
                 }                                                                                 \
                 sdb[k] = sd;                                                                      \
-                sb[k] = fnn_expsum_##S(zi, gi, C, m);                                             \
-                if (gi)                                                                           \
-                    eyb[k] = (double)gi[y];                                                       \
+                sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
+                eyb[k] = (double)EXP((T)zyb[k] - m);                                              \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -418,16 +441,30 @@ FNN_INLINE double fnn_log_f64(double x)
                     const double kk = scale * si, ey = eyb[k];                                    \
                     const T A = (T)(kk * (a + b * W) / s);                                        \
                     const T B = (T)(kk * b);                                                      \
+                    const T *tk = tbb[k];                                                         \
                     if (B == 0) {                                                                 \
-                        fnn_scale_##S(gi, C, A);                                                  \
-                    } else if (w) {                                                               \
-                        FNN_SIMD                                                                  \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            gi[c] = A * gi[c] - B * w[c];                                         \
+                        fnn_scale_tail_##S(gi, C, A, tk);                                         \
                     } else {                                                                      \
-                        FNN_SIMD                                                                  \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            gi[c] = A * gi[c] - B;                                                \
+                        if (w) {                                                                  \
+                            FNN_SIMD                                                              \
+                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
+                                gi[c] = A * gi[c] - B * w[c];                                     \
+                        } else {                                                                  \
+                            FNN_SIMD                                                              \
+                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
+                                gi[c] = A * gi[c] - B;                                            \
+                        }                                                                         \
+                        if (r) {                                                                  \
+                            T *gt = gi + Cv;                                                      \
+                            const T *wt = w ? w + Cv : NULL;                                      \
+                            FNN_SIMD                                                              \
+                            for (int j = 0; j < FNN_TAIL; j++) {                                  \
+                                T wj = wt ? (j < r ? wt[j] : (T)0) : (T)1;                        \
+                                T v = A * tk[j] - B * wj;                                         \
+                                if (j < r)                                                        \
+                                    gt[j] = v;                                                    \
+                            }                                                                     \
+                        }                                                                         \
                     }                                                                             \
                     /* label column: kk (Q p_y - a - b w_y), with Q p_y - a written as          \
                      * (a (e_y - s) + b W e_y) / s so that p_y ~ 1 does not cancel */             \
@@ -526,7 +563,7 @@ FNN_INLINE double fnn_log_f64(double x)
         } else {                                                                                  \
             const T m = fnn_rowmax_##S(z, k);                                                     \
             if (g) {                                                                              \
-                const T inv = (T)(1.0 / fnn_expsum_##S(z, g, k, m));                              \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, g, k, m, NULL));                              \
                 double S = 0.0;                                                                   \
                 FNN_SIMD_SUM2(L, S)                                                               \
                 for (ptrdiff_t j = 0; j < k; j++) {                                               \
@@ -543,7 +580,7 @@ FNN_INLINE double fnn_log_f64(double x)
                     g[j] = ks * a * ((a - y[j]) - Sf);                                            \
                 }                                                                                 \
             } else {                                                                              \
-                const T inv = (T)(1.0 / fnn_expsum_##S(z, NULL, k, m));                           \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, NULL, k, m, NULL));                           \
                 FNN_SIMD_SUM(L)                                                                   \
                 for (ptrdiff_t j = 0; j < k; j++) {                                               \
                     T d = EXP(z[j] - m) * inv - y[j];                                             \
@@ -751,7 +788,7 @@ FNN_EXP_VARIANT(double, f64, v3, "arch=x86-64-v3")
         for (ptrdiff_t i = 0; i < n; i++)                                                       \
             y[i] = fnn_exp_##S(x[i]);                                                           \
     }                                                                                           \
-    static int fnn_exp_array_##S(const T *x, T *y, ptrdiff_t n, int isa)                       \
+    __attribute__((unused)) static int fnn_exp_array_##S(const T *x, T *y, ptrdiff_t n, int isa)                     \
     {                                                                                           \
         if (isa == 0) {                                                                         \
             fnn_exp_array_##S##_base(x, y, n);                                                  \

@@ -1,0 +1,123 @@
+"""Time every kernel benchmark case in one run and print the Markdown ratio table.
+
+    python benchmarks/kernel_table.py            # full: 9 repeats, >= 0.1 s each
+    python benchmarks/kernel_table.py --quick    # 5 repeats, >= 0.02 s each
+    python benchmarks/kernel_table.py --shapes 4096x1000 --dtypes float32 --threads 1
+
+The cases are those of ``benchmarks/bench_kernels.py`` (same data, same callables, same thread
+limits); each is timed with ``timeit.repeat`` (wall clock) after one warm-up call, and the
+table shows the median time per call in ms and the ratios
+
+- ``numpy/cython``: speed-up of the cython backend over the NumPy reference backend,
+- ``torch/cython``: speed-up over PyTorch (``F.cross_entropy`` + ``backward``, or softmax),
+- ``cython/floor``: cython (into a preallocated ``out=``, as the floor) over ``np.copyto``,
+- ``numpy/numba``: speed-up of the numba backend over the NumPy reference backend.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import timeit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+try:
+    import fastnn_core  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the in-place build
+    sys.path.insert(1, os.path.dirname(HERE))
+
+import bench_kernels as B  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def median_time(run, repeats, min_time):
+    """Median seconds per call over ``repeats`` repeats of ``number`` calls each, ``number``
+    chosen so that one repeat takes at least ``min_time``."""
+    t0 = timeit.default_timer()
+    run()
+    once = max(timeit.default_timer() - t0, 1e-7)
+    number = max(1, int(min_time / once))
+    times = timeit.repeat(run, number=number, repeat=repeats)
+    return statistics.median(times) / number
+
+
+def _parse_shape(text):
+    n, C = text.lower().split("x")
+    return int(n), int(C)
+
+
+def _fmt_ms(t):
+    if t is None:
+        return "n/a"
+    ms = t * 1e3
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 100 else f"{ms:.0f}"
+
+
+def _ratio(a, b):
+    if a is None or b is None:
+        return "n/a"
+    return f"{a / b:.1f}x" if a / b >= 10 else f"{a / b:.2f}x"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats")
+    parser.add_argument("--shapes", nargs="*", type=_parse_shape, default=B.SHAPES)
+    parser.add_argument("--dtypes", nargs="*", default=B.DTYPES)
+    parser.add_argument("--threads", nargs="*", type=int, default=B.THREADS)
+    parser.add_argument("--ops", nargs="*", default=B.OPS, choices=B.OPS)
+    args = parser.parse_args(argv)
+    repeats, min_time = (5, 0.02) if args.quick else (9, 0.1)
+
+    import fastnn_core
+
+    cy = fastnn_core.get_kernels("cython") if "cython" in fastnn_core.available_backends() else None
+    for name in B.BACKENDS:  # load every backend now, so that limit_threads also sees numba
+        try:
+            fastnn_core.get_kernels(name)
+        except fastnn_core.BackendUnavailableError:
+            pass
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except Exception:
+        torch_version = "not installed"
+    print(f"<!-- python benchmarks/kernel_table.py{' --quick' if args.quick else ''}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"numpy {np.__version__}, torch {torch_version}, "
+          f"cython OpenMP={getattr(cy, 'OPENMP', None)}, SIMD: {getattr(cy, 'SIMD_INFO', None)}; "
+          f"load average {os.getloadavg()[0]:.1f} -->")
+    print()
+    print("| op | n x C | dtype | threads | numpy ms | numba ms | cython ms | cython out= ms "
+          "| torch ms | copy floor ms | numpy/cython | torch/cython | cython/floor | numpy/numba |")
+    print("|" + "---|" * 15)
+    for op in args.ops:
+        for shape in args.shapes:
+            for dtype in args.dtypes:
+                z, y = B.make_data(shape, dtype)
+                for threads in args.threads:
+                    t = {}
+                    with B.limit_threads(threads):
+                        for impl in B.IMPLS:
+                            try:
+                                run = B.make_case(op, impl, z, y)
+                            except B.Unavailable:
+                                t[impl] = None
+                                continue
+                            t[impl] = median_time(run, repeats, min_time)
+                    print(f"| {op} | {shape[0]}x{shape[1]} | {dtype} | {threads} "
+                          f"| {_fmt_ms(t['numpy'])} | {_fmt_ms(t['numba'])} "
+                          f"| {_fmt_ms(t['cython'])} | {_fmt_ms(t['cython_out'])} "
+                          f"| {_fmt_ms(t['torch'])} | {_fmt_ms(t['floor'])} "
+                          f"| {_ratio(t['numpy'], t['cython'])} "
+                          f"| {_ratio(t['torch'], t['cython'])} "
+                          f"| {_ratio(t['cython_out'], t['floor'])} "
+                          f"| {_ratio(t['numpy'], t['numba'])} |", flush=True)
+                del z, y
+
+
+if __name__ == "__main__":
+    main()
