@@ -90,6 +90,20 @@ def check_gradients(coefs, intercepts, X, Y, sample_weight, activation, out_acti
 
     ``loss_and_gradients`` is looked up on :mod:`fastnn._network` at call time, so a test can
     replace it to check that a corrupted gradient is caught."""
+    import fastnn_core
+    from threadpoolctl import threadpool_limits
+
+    # Thousands of tiny loss evaluations: one thread is fastest (parallel loops on small arrays
+    # only add synchronisation, badly so on a busy machine) and sums in a fixed order. Load the
+    # kernels first: threadpool_limits only caps thread pools already loaded.
+    fastnn_core.get_kernels()
+    with threadpool_limits(limits=1):
+        return _check_gradients(coefs, intercepts, X, Y, sample_weight, activation,
+                                out_activation, loss, alpha, eps)
+
+
+def _check_gradients(coefs, intercepts, X, Y, sample_weight, activation, out_activation, loss,
+                     alpha, eps):
     coefs = [np.array(w, dtype=np.float64, order="C") for w in coefs]
     intercepts = [np.array(b, dtype=np.float64, order="C") for b in intercepts]
     if sample_weight is not None:

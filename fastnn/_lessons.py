@@ -537,14 +537,16 @@ def run(lessons=("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "
 LESSONS = ("single_neuron", "cost_at_scale", "gd_regimes", "optimizers", "lr_find", "training")
 
 
-def add_arguments(parser):
+def add_arguments(parser, include_quick=True):
     """Add the lessons' options to an ``argparse`` parser (for ``python -m fastnn demo``):
-    ``--figures DIR``, ``--no-figures``, ``--quick``, ``--lessons NAME...``."""
+    ``--figures DIR``, ``--no-figures``, ``--lessons NAME...`` and, unless the parser already
+    has its own (``include_quick=False``), ``--quick``."""
     parser.add_argument("--figures", default="fastnn-figures", metavar="DIR",
                         help="directory for the lessons' PNG figures (default: ./fastnn-figures)")
     parser.add_argument("--no-figures", action="store_true",
                         help="print the lessons' numbers only, write no figures")
-    parser.add_argument("--quick", action="store_true", help="a few epochs each (seconds)")
+    if include_quick:
+        parser.add_argument("--quick", action="store_true", help="a few epochs each (seconds)")
     parser.add_argument("--lessons", nargs="+", choices=LESSONS, default=list(LESSONS),
                         help="which lessons to run (default: all)")
     return parser

@@ -173,6 +173,17 @@ def lr_find(estimator, X, y, start=1e-6, stop=1.0, num=100, smoothing=0.9, sampl
         features, or ``solver="lbfgs"``.
     """
     _check_args(start, stop, num, smoothing)
+    from threadpoolctl import threadpool_limits
+
+    # Many small steps: one thread (parallel loops on small batches only add synchronisation,
+    # badly so on a busy machine). Load the kernels first: threadpool_limits only caps thread
+    # pools already loaded.
+    fastnn_core.get_kernels()
+    with threadpool_limits(limits=1):
+        return _lr_find(estimator, X, y, start, stop, num, smoothing, sample_weight)
+
+
+def _lr_find(estimator, X, y, start, stop, num, smoothing, sample_weight):
     X = _as_2d_float(X, estimator)
     y = np.asarray(y)
     n = X.shape[0]
