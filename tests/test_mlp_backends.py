@@ -120,3 +120,18 @@ def test_default_backend_is_the_active_one(digits):
     b = _fit("numpy", X, y, max_iter=2)
     for p, q in zip(a.coefs_, b.coefs_):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("config", ["adam-relu", "rmsprop-logistic-sqerr", "sgd-full-earlystop"])
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_python_reference_loop_on_compiled_backends(digits, backend, config):
+    """The readable reference loop (loop='python') runs on every backend's kernels and agrees
+    with the default loop."""
+    _require(backend)
+    X, y = digits
+    ref = _fit("numpy", X, y, **CONFIGS[config])
+    python_loop = _fit(backend, X, y, loop="python", **CONFIGS[config])
+    default_loop = _fit(backend, X, y, **CONFIGS[config])
+    for a, b, c in zip(ref.coefs_, python_loop.coefs_, default_loop.coefs_):
+        np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(c, b, rtol=1e-7, atol=1e-9)
