@@ -124,6 +124,22 @@ def single_neuron_figure(results, lr=0.15):
 # Helpers for the lessons on the estimator
 # --------------------------------------------------------------------------------------------
 
+def _one_thread(fn):
+    """Run a lesson on one thread (BLAS and OpenMP): its networks are small, so parallel loops
+    only add synchronisation (badly so on a busy machine), and the results do not depend on
+    thread timing. The kernels are loaded first: threadpool_limits caps only loaded pools."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        fastnn_core.get_kernels()
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _digits(random_state=0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -189,6 +205,7 @@ COST_SETTINGS = dict(hidden_layer_sizes=(30,), activation="logistic", solver="sg
                      momentum=0.0, batch_size=10, learning_rate_init=0.1, alpha=0.0)
 
 
+@_one_thread
 def cost_at_scale(epochs=30, target=0.9, random_state=0, data=None):
     """``loss="squared_error"`` against ``loss="log_loss"`` on ``load_digits`` (scaled), with
     logistic hidden units and plain mini-batch SGD (the same rate for both costs), trained one
@@ -257,6 +274,7 @@ REGIMES = (
 )
 
 
+@_one_thread
 def gd_regimes(epochs=30, random_state=0, data=None):
     """Batch gradient descent, per-sample SGD and mini-batch SGD (plain SGD, no momentum; a
     rate suited to each) on ``load_digits``, each one ``fit`` of ``epochs`` epochs.
@@ -269,22 +287,18 @@ def gd_regimes(epochs=30, random_state=0, data=None):
     The fits run on one thread (BLAS and OpenMP), so that the seconds compare the regimes' work
     and not how thread pools cope with a busy machine (on oversubscribed cores, multi-threaded
     BLAS and OpenMP loops can make full-batch steps many times slower)."""
-    from threadpoolctl import threadpool_limits
-
     from ._mlp import MLPClassifier
 
     X_train, X_test, y_train, y_test = _digits(random_state) if data is None else data
     n = X_train.shape[0]
-    fastnn_core.get_kernels()  # load the backend (and its OpenMP runtime) before limiting threads
     out = {}
     for label, batch_size, lr in REGIMES:
         est = MLPClassifier(hidden_layer_sizes=(64,), solver="sgd", momentum=0.0,
                             batch_size=batch_size, learning_rate_init=lr, max_iter=epochs,
                             tol=0.0, n_iter_no_change=epochs + 1, random_state=random_state)
-        with threadpool_limits(limits=1):  # BLAS and OpenMP
-            t0 = time.perf_counter()
-            _quiet_fit(est, X_train, y_train)
-            seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _quiet_fit(est, X_train, y_train)
+        seconds = time.perf_counter() - t0
         loss = np.asarray(est.loss_curve_, dtype=np.float64)
         e = len(loss)
         bs = n if batch_size == "full" else batch_size
@@ -347,6 +361,7 @@ OPTIMIZERS = (
 )
 
 
+@_one_thread
 def optimizers(epochs=30, random_state=0, data=None):
     """Every optimizer on one problem (``load_digits``, 64-64-10 relu, batches of 32)."""
     from ._mlp import MLPClassifier
@@ -397,6 +412,7 @@ def optimizers_figure(results):
 # Lesson 5: choosing a learning rate, and what the network learned
 # --------------------------------------------------------------------------------------------
 
+@_one_thread
 def lr_find_lesson(random_state=0, data=None, num=100):
     """The learning-rate range test for mini-batch SGD with momentum on ``load_digits``, then a
     fit at the suggested rate. Returns ``(result, fitted estimator, test accuracy)``."""
@@ -412,6 +428,7 @@ def lr_find_lesson(random_state=0, data=None, num=100):
     return result, est, float(est.score(X_test, y_test))
 
 
+@_one_thread
 def moons_lesson(random_state=0, max_iter=400):
     """Overfitting, seen in the training curves: a large network (2-100-100-1, tanh, adam, no L2)
     on a small, noisy two-moons sample (150 points, 30% held out for validation, so that
