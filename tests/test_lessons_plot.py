@@ -115,3 +115,10 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, moons):
 def test_unfitted_estimator_is_a_clear_error():
     with pytest.raises(ValueError, match="fit"):
         fplot.plot_training(MLPClassifier())
+
+
+def test_import_fastnn_does_not_import_matplotlib():
+    import subprocess
+
+    code = "import sys, fastnn; fastnn.plot; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
