@@ -12,6 +12,8 @@ from fastnn._init import init_params
 from fastnn._network import forward, loss_and_gradients
 from fastnn._optimizers import make_optimizer
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu", "softplus", "elu"]
 
 
