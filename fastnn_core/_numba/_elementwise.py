@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._rows import exp_inplace, group_rows, row_max, row_sum, shift_row
+from ._rows import exp_shift, group_rows, row_max, row_sum
 from ._vmath import cast_like, cast_to, vexp
 
 _OPTS = dict(cache=True, nogil=True)
@@ -172,8 +172,7 @@ def sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, l
         else:
             ei = gi if has_grad else scratch
             m = row_max(zi)
-            shift_row(zi, m, cast_to(0.0, zi), ei)
-            exp_inplace(ei)
+            exp_shift(zi, m, ei)
             s = row_sum(ei)
             L, ad = _sq_softmax_sums(ei, yi, cast_to(1.0 / s, zi))
             if has_grad:

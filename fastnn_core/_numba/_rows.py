@@ -7,7 +7,9 @@ elements, at least one row; a group is in L1/L2). For a group:
    (or gradient, or a scratch buffer), reading what the loss needs from the shifted row
    (``z_y - m``, weighted sums) before it is overwritten;
 2. one flat ``vexp`` loop over the whole group in place (vectorised; for 10 classes a per-row
-   exp loop would run its scalar remainder only);
+   exp loop would run its scalar remainder only). Rows of ``FUSED_MIN_C`` or more elements skip
+   the separate shift instead: ``exp(z - m)`` is computed from ``z`` row by row (one pass less);
+   both ways give the same numbers;
 3. per row, the float64 sum ``s`` of the exps (``reassoc`` on that sum only), then the scaling
    and the loss.
 
@@ -20,7 +22,7 @@ add the per-group partial sums in group order, so the total is bit-for-bit the s
 number of threads.
 
 Few distinct compiled functions on purpose (first-call compile time): one ``vexp`` loop
-(``exp_inplace``) serves every kernel here.
+(``exp_shift``, in its two aliasing variants) serves every kernel here.
 """
 
 import math
@@ -31,6 +33,8 @@ from numba import njit, prange
 from ._vmath import cast_like, cast_to, fmaxnum, vexp
 
 GROUP_ELEMS = 2048  # elements per group of rows (per parallel work item and partial sum)
+# Rows at least this long skip the separate shift: exp(z - m) straight from ``z``, row by row.
+FUSED_MIN_C = 256
 _OPTS = dict(cache=True, nogil=True)
 _SUM_OPTS = dict(cache=True, nogil=True, fastmath={"reassoc"})
 
@@ -70,11 +74,20 @@ def shift_row(zi, m, ls, oi):
         _shift_row(zi, m, ls, oi)
 
 
+@njit(inline="always")
+def _exp_shift(zi, m, ei):
+    for j in range(zi.shape[0]):
+        ei[j] = vexp(zi[j] - m)
+
+
 @njit(**_OPTS)
-def exp_inplace(x):
-    """``x = exp(x)`` over a 1-D array (the only ``vexp`` loop of the row kernels)."""
-    for j in range(x.shape[0]):
-        x[j] = vexp(x[j])
+def exp_shift(zi, m, ei):
+    """``ei = exp(zi - m)`` over 1-D arrays; ``ei`` may be ``zi``. With ``m = 0`` it is a plain
+    exp (``x - 0 == x``). The only ``vexp`` loops of the row kernels."""
+    if zi.ctypes.data == ei.ctypes.data:
+        _exp_shift(ei, m, ei)
+    else:
+        _exp_shift(zi, m, ei)
 
 
 @njit(**_SUM_OPTS)
@@ -87,16 +100,16 @@ def row_sum(ei):
 
 
 @njit(**_SUM_OPTS)
-def weighted_sum(di, w, has_w):
-    """float64 ``sum_{w_j != 0} w_j d_j`` (``sum_j d_j`` without ``has_w``)."""
+def weighted_sum(zi, m, w, has_w):
+    """float64 ``sum_{w_j != 0} w_j (z_j - m)`` (``sum_j (z_j - m)`` without ``has_w``)."""
     t = 0.0
     if has_w:
-        for j in range(di.shape[0]):
+        for j in range(zi.shape[0]):
             wj = w[j]
-            t += wj * di[j] if wj != 0 else 0.0
+            t += wj * (zi[j] - m) if wj != 0 else 0.0
     else:
-        for j in range(di.shape[0]):
-            t += di[j]
+        for j in range(zi.shape[0]):
+            t += zi[j] - m
     return t
 
 
@@ -108,22 +121,35 @@ def scale_row(ei, r):
 
 
 @njit(**_OPTS)
-def shift_group(z, e, lo, hi, elo, m):
-    """Step 1 for rows ``lo:hi``: ``m[k] = max(z[lo + k])``, ``e[elo + k] = z[lo + k] - m[k]``.
-    ``e`` may be ``z`` (with ``elo == lo``)."""
+def prepare_group(z, e, lo, hi, elo, m):
+    """Step 1 for rows ``lo:hi``: ``m[k] = max(z[lo + k])``; for short rows (the group path)
+    also ``e[elo + k] = z[lo + k] - m[k]``. ``e`` may be ``z`` (with ``elo == lo``).
+
+    Returns ``(src, off, fused)``: the shifted values of row ``i`` are ``src[i - off] - mm``
+    with ``mm = m[i - lo]`` if ``fused`` (long rows: ``src`` is ``z``, nothing was written)
+    else ``0`` (``src`` is ``e``). Both give the same numbers: ``(z - m) - 0 == z - m``."""
+    fused = z.shape[1] >= FUSED_MIN_C
     zero = cast_to(0.0, z)
     for i in range(lo, hi):
         zi = z[i]
         mi = row_max(zi)
         m[i - lo] = mi
-        shift_row(zi, mi, zero, e[i - lo + elo])
+        if not fused:
+            shift_row(zi, mi, zero, e[i - lo + elo])
+    return fused
 
 
 @njit(**_OPTS)
-def exp_group(e, elo, nr):
-    """Step 2: exp in place over rows ``elo:elo + nr`` of ``e``, as one flat loop."""
-    C = e.shape[1]
-    exp_inplace(e.reshape(e.shape[0] * C)[elo * C:(elo + nr) * C])
+def exp_group(z, e, lo, hi, elo, m, fused):
+    """Step 2: ``e[elo + k] = exp(z[lo + k] - m[k])``; after ``prepare_group``, so for short rows
+    one flat in-place loop over the whole group of shifted rows."""
+    C = z.shape[1]
+    if fused:
+        for i in range(lo, hi):
+            exp_shift(z[i], m[i - lo], e[i - lo + elo])
+    else:
+        flat = e.reshape(e.shape[0] * C)[elo * C:(elo + hi - lo) * C]
+        exp_shift(flat, cast_to(0.0, z), flat)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,8 +160,8 @@ def softmax_rows(z, out, lo, hi):
     if C == 0:
         return 0.0
     m = np.empty(hi - lo, dtype=z.dtype)
-    shift_group(z, out, lo, hi, lo, m)
-    exp_group(out, lo, hi - lo)
+    fused = prepare_group(z, out, lo, hi, lo, m)
+    exp_group(z, out, lo, hi, lo, m, fused)
     for i in range(lo, hi):
         oi = out[i]
         scale_row(oi, cast_to(1.0 / row_sum(oi), z))
@@ -149,8 +175,8 @@ def log_softmax_rows(z, out, lo, hi):
         return 0.0
     e = np.empty((hi - lo, C), dtype=z.dtype)
     m = np.empty(hi - lo, dtype=z.dtype)
-    shift_group(z, e, lo, hi, 0, m)
-    exp_group(e, 0, hi - lo)
+    fused = prepare_group(z, e, lo, hi, 0, m)
+    exp_group(z, e, lo, hi, 0, m, fused)
     for i in range(lo, hi):
         ls = cast_to(math.log(row_sum(e[i - lo])), z)
         shift_row(z[i], m[i - lo], ls, out[i])
@@ -166,8 +192,8 @@ def logsumexp_rows(z, out, lo, hi):
         return 0.0
     e = np.empty((hi - lo, C), dtype=z.dtype)
     m = np.empty(hi - lo, dtype=z.dtype)
-    shift_group(z, e, lo, hi, 0, m)
-    exp_group(e, 0, hi - lo)
+    fused = prepare_group(z, e, lo, hi, 0, m)
+    exp_group(z, e, lo, hi, 0, m, fused)
     for i in range(lo, hi):
         out[i] = m[i - lo] + math.log(row_sum(e[i - lo]))
     return 0.0
@@ -195,15 +221,17 @@ def ce_hard_rows(z, labels, sw, has_sw, cw, has_cw, W, eps, scale, grad, has_gra
         e = np.empty((nr, C), dtype=z.dtype)
         elo = 0
     m = np.empty(nr, dtype=z.dtype)
-    shift_group(z, e, lo, hi, elo, m)
+    fused = prepare_group(z, e, lo, hi, elo, m)
+    zero = cast_to(0.0, z)
     d_y = np.empty(nr)
     t = np.zeros(nr)
     for i in range(lo, hi):
-        ei = e[i - lo + elo]
-        d_y[i - lo] = ei[labels[i]]
+        src = z[i] if fused else e[i - lo + elo]
+        mm = m[i - lo] if fused else zero
+        d_y[i - lo] = src[labels[i]] - mm
         if smooth:
-            t[i - lo] = weighted_sum(ei, cw, has_cw)
-    exp_group(e, elo, nr)
+            t[i - lo] = weighted_sum(src, mm, cw, has_cw)
+    exp_group(z, e, lo, hi, elo, m, fused)
     total = 0.0
     for i in range(lo, hi):
         ei = e[i - lo + elo]
@@ -269,12 +297,15 @@ def ce_soft_rows(z, target, sw, has_sw, cw, has_cw, eps, scale, grad, has_grad, 
         e = np.empty((nr, C), dtype=z.dtype)
         elo = 0
     m = np.empty(nr, dtype=z.dtype)
-    shift_group(z, e, lo, hi, elo, m)
+    fused = prepare_group(z, e, lo, hi, elo, m)
+    zero = cast_to(0.0, z)
     Qs = np.empty(nr)
     ts = np.empty(nr)
     for i in range(lo, hi):
-        Qs[i - lo], ts[i - lo] = _soft_sums(e[i - lo + elo], target[i], cw, has_cw, keep, u)
-    exp_group(e, elo, nr)
+        src = z[i] if fused else e[i - lo + elo]
+        mm = m[i - lo] if fused else zero
+        Qs[i - lo], ts[i - lo] = _soft_sums(src, mm, target[i], cw, has_cw, keep, u)
+    exp_group(z, e, lo, hi, elo, m, fused)
     total = 0.0
     for i in range(lo, hi):
         ei = e[i - lo + elo]
@@ -303,17 +334,17 @@ def ce_soft_rows(z, target, sw, has_sw, cw, has_cw, eps, scale, grad, has_grad, 
 
 
 @njit(**_SUM_OPTS)
-def _soft_sums(di, ti, cw, has_cw, keep, u):
-    """float64 ``sum_j q_j`` and ``sum_{q_j != 0} q_j d_j`` for ``q_j = w_j (keep t_j + u)``
-    (per unit sample weight) over a shifted row ``d``."""
+def _soft_sums(zi, m, ti, cw, has_cw, keep, u):
+    """float64 ``sum_j q_j`` and ``sum_{q_j != 0} q_j (z_j - m)`` for
+    ``q_j = w_j (keep t_j + u)`` (per unit sample weight)."""
     Q = 0.0
     t = 0.0
-    for j in range(di.shape[0]):
+    for j in range(zi.shape[0]):
         q = keep * ti[j] + u
         if has_cw:
             q = q * cw[j]
         Q += q
-        t += q * di[j] if q != 0 else 0.0
+        t += q * (zi[j] - m) if q != 0 else 0.0
     return Q, t
 
 
