@@ -9,8 +9,11 @@ Row kernels (softmax family, cross-entropy, bce, sqerr) have a serial and a ``pa
 (``prange`` over blocks of rows) driver. The parallel one is used only when the array has at
 least ``PARALLEL["min_elements"]`` elements and Numba's current thread count
 (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``, read at each call) is above 1; it is compiled
-on its first use. The total loss is summed over the same blocks in the same order by both
-drivers, so results do not depend on the thread count.
+on its first use. The total loss is summed over the same groups of rows in the same order by
+both drivers, so results do not depend on the thread count.
+
+``_train.train_epoch`` (the native training loop) calls the compiled drivers of ``_rows`` and
+``_elementwise`` directly: their signatures are an internal API of this package.
 """
 
 import numba
@@ -51,6 +54,17 @@ PARALLEL = {
     "max_threads": numba.config.NUMBA_NUM_THREADS,
     "numba": numba.__version__,
 }
+
+
+def __getattr__(name):
+    """``train_epoch`` (BACKENDS.md, "Training epoch"; in ``_train.py``) is imported on first
+    use: the kernels above do not need it and it is only looked up by fastnn's native loop."""
+    if name == "train_epoch":
+        from ._train import train_epoch
+
+        globals()["train_epoch"] = train_epoch
+        return train_epoch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parallel_info():
