@@ -1,16 +1,21 @@
-"""``python -m fastnn demo``: the four training regimes on real data, next to scikit-learn.
+"""``python -m fastnn demo``: the training regimes and optimizers on real data, next to
+scikit-learn, then the lessons (figures).
 
 Trains ``fastnn.MLPClassifier`` and ``sklearn.neural_network.MLPClassifier`` with identical
 hyperparameters and ``random_state`` on scikit-learn's bundled ``load_digits`` (8x8 images of
-handwritten digits, standardised, 75/25 stratified split) with each regime: batch gradient
-descent, per-sample SGD, mini-batch SGD and Adam, and prints test accuracy and fit time of both.
+handwritten digits, standardised, 75/25 stratified split) with each regime (batch gradient
+descent, per-sample SGD, mini-batch SGD, Adam) and each optimizer, and prints test accuracy and
+fit time of both (scikit-learn has no AdaGrad, AdaDelta or RMSProp: "-" there).
 """
 
 import argparse
+import contextlib
 import time
 import warnings
 
 import numpy as np
+
+from . import _lessons
 
 # One obvious call per regime (fastnn's spelling); scikit-learn gets the same values, except
 # that it spells the full batch as the number of training rows.
@@ -23,6 +28,20 @@ REGIMES = [
      dict(solver="sgd", batch_size=32, learning_rate_init=0.01, max_iter=100)),
     ("Adam", dict(solver="adam", max_iter=100)),
 ]
+
+# Mini-batch (32) training with every optimizer, 30 epochs each.
+OPTIMIZERS = [
+    ("SGD", dict(solver="sgd", momentum=0.0, learning_rate_init=0.05)),
+    ("momentum", dict(solver="sgd", momentum=0.9, nesterovs_momentum=False,
+                      learning_rate_init=0.01)),
+    ("Nesterov", dict(solver="sgd", momentum=0.9, nesterovs_momentum=True,
+                      learning_rate_init=0.01)),
+    ("AdaGrad", dict(solver="adagrad", learning_rate_init=0.05)),
+    ("AdaDelta", dict(solver="adadelta", learning_rate_init=1.0, epsilon=1e-6)),
+    ("RMSProp", dict(solver="rmsprop", learning_rate_init=0.001)),
+    ("Adam", dict(solver="adam", learning_rate_init=0.001)),
+]
+SKLEARN_SOLVERS = ("sgd", "adam", "lbfgs")
 
 
 def _data():
@@ -48,44 +67,66 @@ def _fit_score(cls, params, X_train, X_test, y_train, y_test):
     return est.score(X_test, y_test), seconds
 
 
-def run(quick=False, backend=None, hidden_layer_sizes=(64,), random_state=0, dtype=np.float64):
-    """Fit every regime with fastnn and scikit-learn; returns a list of dicts (one per regime)
-    with ``regime``, ``fastnn_accuracy``, ``fastnn_seconds``, ``sklearn_accuracy``,
-    ``sklearn_seconds`` and ``speedup`` (scikit-learn's time over fastnn's)."""
+def _compare(configs, data, quick, backend, hidden_layer_sizes, random_state, defaults=None):
     from sklearn.neural_network import MLPClassifier as SkMLP
 
     from ._mlp import MLPClassifier
 
-    X_train, X_test, y_train, y_test = _data()
-    X_train, X_test = X_train.astype(dtype), X_test.astype(dtype)
+    X_train, X_test, y_train, y_test = data
     rows = []
-    for name, params in REGIMES:
-        params = dict(params, hidden_layer_sizes=hidden_layer_sizes, random_state=random_state)
+    for name, params in configs:
+        params = dict(defaults or {}, **params, hidden_layer_sizes=hidden_layer_sizes,
+                      random_state=random_state)
         if quick:
             params["max_iter"] = max(2, params["max_iter"] // 10)
-        sk_params = dict(params)
-        if sk_params.get("batch_size") == "full":
-            sk_params["batch_size"] = X_train.shape[0]
         acc, sec = _fit_score(lambda **p: MLPClassifier(backend=backend, **p), params,
                               X_train, X_test, y_train, y_test)
-        sk_acc, sk_sec = _fit_score(SkMLP, sk_params, X_train, X_test, y_train, y_test)
-        rows.append(dict(regime=name, fastnn_accuracy=acc, fastnn_seconds=sec,
-                         sklearn_accuracy=sk_acc, sklearn_seconds=sk_sec,
-                         speedup=sk_sec / sec if sec > 0 else float("inf")))
+        row = dict(regime=name, fastnn_accuracy=acc, fastnn_seconds=sec,
+                   sklearn_accuracy=None, sklearn_seconds=None, speedup=None)
+        if params["solver"] in SKLEARN_SOLVERS:
+            sk_params = dict(params)
+            if sk_params.get("batch_size") == "full":
+                sk_params["batch_size"] = X_train.shape[0]
+            sk_acc, sk_sec = _fit_score(SkMLP, sk_params, X_train, X_test, y_train, y_test)
+            row.update(sklearn_accuracy=sk_acc, sklearn_seconds=sk_sec,
+                       speedup=sk_sec / sec if sec > 0 else float("inf"))
+        rows.append(row)
     return rows
 
 
-def format_table(rows):
+def run(quick=False, backend=None, hidden_layer_sizes=(64,), random_state=0, dtype=np.float64):
+    """Fit every regime with fastnn and scikit-learn; returns a list of dicts (one per regime)
+    with ``regime``, ``fastnn_accuracy``, ``fastnn_seconds``, ``sklearn_accuracy``,
+    ``sklearn_seconds`` and ``speedup`` (scikit-learn's time over fastnn's)."""
+    data = [a.astype(dtype) if a.dtype.kind == "f" else a for a in _data()]
+    return _compare(REGIMES, data, quick, backend, hidden_layer_sizes, random_state)
+
+
+def run_optimizers(quick=False, backend=None, hidden_layer_sizes=(64,), random_state=0,
+                   dtype=np.float64):
+    """Mini-batch training with every optimizer; rows as in :func:`run` (the scikit-learn
+    entries are None for the optimizers scikit-learn does not have)."""
+    data = [a.astype(dtype) if a.dtype.kind == "f" else a for a in _data()]
+    return _compare(OPTIMIZERS, data, quick, backend, hidden_layer_sizes, random_state,
+                    defaults=dict(batch_size=32, max_iter=30))
+
+
+def format_table(rows, first="regime"):
     """The rows of :func:`run` as a Markdown table."""
+    def cell(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
     lines = [
-        "| regime | fastnn accuracy | fastnn fit (s) | scikit-learn accuracy "
+        f"| {first} | fastnn accuracy | fastnn fit (s) | scikit-learn accuracy "
         "| scikit-learn fit (s) | speed-up |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
+        speedup = "-" if r["speedup"] is None else f"{r['speedup']:.1f}x"
         lines.append(
             f"| {r['regime']} | {r['fastnn_accuracy']:.4f} | {r['fastnn_seconds']:.3f} "
-            f"| {r['sklearn_accuracy']:.4f} | {r['sklearn_seconds']:.3f} | {r['speedup']:.1f}x |"
+            f"| {cell(r['sklearn_accuracy'], '.4f')} | {cell(r['sklearn_seconds'], '.3f')} "
+            f"| {speedup} |"
         )
     return "\n".join(lines)
 
@@ -102,6 +143,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads for both libraries (default 1; 0 = no limit)")
     parser.add_argument("--float32", action="store_true", help="train on float32 data")
+    _lessons.add_arguments(parser, include_quick=False)
     args = parser.parse_args(argv)
 
     import fastnn_core
@@ -114,14 +156,16 @@ def main(argv=None):
           f"hidden_layer_sizes=(64,), backend={backend}, "
           f"{'float32' if args.float32 else 'float64'}, threads={args.threads or 'all'}")
     dtype = np.float32 if args.float32 else np.float64
-    if args.threads:
-        from threadpoolctl import threadpool_limits
+    with contextlib.ExitStack() as stack:
+        if args.threads:
+            from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(args.threads):
-            rows = run(quick=args.quick, backend=args.backend, dtype=dtype)
-    else:
+            stack.enter_context(threadpool_limits(args.threads))
         rows = run(quick=args.quick, backend=args.backend, dtype=dtype)
-    print(format_table(rows))
+        print(format_table(rows), end="\n\n", flush=True)
+        rows = run_optimizers(quick=args.quick, backend=args.backend, dtype=dtype)
+        print(format_table(rows, first="optimizer (batch 32)"), end="\n\n", flush=True)
+    _lessons.run_args(args)
     return 0
 
 
