@@ -3,7 +3,7 @@
     PYTHONPATH=. python -m pytest benchmarks/bench_estimator.py --benchmark-group-by=group
 
 One benchmark per (case, contender); each round is one training epoch (one ``partial_fit``
-call; at batch size 1 an epoch over the first 2000 rows, the per-epoch-equivalent scaling is the
+call; at batch size 1 an epoch over the first 1000 rows, the per-epoch-equivalent scaling is the
 table's job), after one warm-up round. Contenders that do not exist yet (the native loop before
 issue 4, an unbuilt backend) are skipped with the reason. The grid is the ``--quick`` grid of the
 table (the 60000 x 100 set, hidden 100, adam, float32, 1 thread, batch 1/32/200/256/full);
@@ -28,6 +28,7 @@ import estimator_table as et  # noqa: E402
 
 _args = et.build_parser().parse_args(["--quick"] if not os.environ.get("FASTNN_BENCH_FULL") else [])
 _args.min_repeats, _args.max_repeats, _args.budget = 3, 5, 1.0
+_args.batch1_subset = 1000
 _CASES = et.cases_from_args(_args)
 _ENV = None
 

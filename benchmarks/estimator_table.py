@@ -63,7 +63,7 @@ LABELS = {
     "torch": "torch",
     "floor": "floor",
 }
-DATASETS = ("digits", "synth60k")
+DATASETS = ("synth60k", "digits")
 
 # The hyperparameters shared by every contender (scikit-learn's defaults).
 COMMON = dict(
@@ -277,6 +277,10 @@ def _make_fastnn(case, X, y, classes, env, which):
         params[name] = native if which == "native" else python
     elif which == "native":
         return None, "no native loop switch in MLPClassifier yet"
+    if which == "native":
+        why = native_unavailable(env.backend, X)
+        if why:
+            return None, why
     if "backend" in sig:
         params["backend"] = env.backend
     unknown = [k for k in params if k not in sig]
@@ -288,6 +292,22 @@ def _make_fastnn(case, X, y, classes, env, which):
 
         fastnn_core.set_backend(env.backend)
     return _estimator_epoch(est, X, y, classes, env.args.epoch_call), None
+
+
+def native_unavailable(backend, X):
+    """Why the estimator's native loop would silently fall back to the Python loop on this
+    backend and data (None when it runs natively)."""
+    try:
+        from fastnn._native_loop import native_available
+    except ImportError:
+        return None  # no adapter module to ask: trust the switch
+    import fastnn_core
+
+    with fastnn_core.use_backend(backend):
+        kernels = fastnn_core.get_kernels()
+    if not native_available(kernels, X):
+        return f"backend {backend} has no native train_epoch here (the estimator would fall back to the Python loop)"
+    return None
 
 
 def make_fastnn_native(case, X, y, classes, env):
@@ -399,7 +419,10 @@ def run_case(case, env, contenders, out=sys.stderr):
             reps[name] = max(args.min_repeats, min(args.max_repeats, k))
             if warm > args.slow_cap:
                 reps[name] = 1
-        times = {name: [] for name in fns}
+            if warm > 3 * args.slow_cap:
+                reps[name] = 0  # the warm-up epoch is the measurement (marked "w")
+        times = {name: [] if reps[name] else [w] for name, (_, w) in fns.items()}
+        warm_only = {name for name in fns if reps[name] == 0}
         names = list(fns)
         for r in range(max(reps.values())):
             k = r % len(names) if names else 0
@@ -417,7 +440,7 @@ def run_case(case, env, contenders, out=sys.stderr):
         for name, ts in times.items():
             if name in result:
                 continue
-            result[name] = (statistics.median(ts) * scale, len(ts))
+            result[name] = (statistics.median(ts) * scale, "w" if name in warm_only else len(ts))
         result["_scale"] = (scale, None)
         result["_load"] = (os.getloadavg()[0], None)
         for name in args.profile or ():
@@ -527,7 +550,9 @@ def table_row(case, res):
 
     def cell(name):
         v, k = res.get(name, (None, ""))
-        return fmt_s(v) + ("~" if v is not None and k == 1 else "")
+        if v is None:
+            return fmt_s(v)
+        return fmt_s(v) + ("~" if k == 1 else "w" if k == "w" else "")
 
     nat, py, skl, tor, flo = (s(c) for c in CONTENDERS)
     scale = res.get("_scale", (1.0, None))[0]
@@ -706,7 +731,8 @@ def header_lines(env, argv):
         f"`{a.epoch_call}`. Hyperparameters: relu, alpha 1e-4, learning_rate_init 1e-3, "
         f"shuffle on, tol/early stopping off; torch optimizer `{a.torch_optim}`. `*`: batch 1 "
         f"timed on the first {a.batch1_subset} rows, scaled to per-epoch-equivalent seconds of "
-        f"the whole set. `~`: warm-up epoch over {a.slow_cap:g} s, one timed epoch only. "
+        f"the whole set. `~`: warm-up epoch over {a.slow_cap:g} s, one timed epoch only; `w`: warm-up epoch over "
+        f"{3 * a.slow_cap:g} s, which is then the measurement. "
         "`load`: 1-minute load average after the case (the machine is shared: rows with load "
         "above the core count are noisy, 2-thread rows most of all)."
     )
@@ -748,7 +774,9 @@ def build_parser():
         help="PyTorch optimizer implementation (default: fused)",
     )
     p.add_argument("--epoch-call", choices=("partial_fit", "fit"), default="partial_fit")
-    p.add_argument("--batch1-subset", type=int, default=1000)
+    p.add_argument(
+        "--batch1-subset", type=int, default=None, help="rows timed at batch 1 (1000; --quick 500)"
+    )
     p.add_argument(
         "--slow-cap",
         type=float,
@@ -766,6 +794,13 @@ def build_parser():
         help="after timing, cProfile one epoch of these contenders per case (to stderr)",
     )
     p.add_argument("--profile-top", type=int, default=18)
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="start no new case after this many minutes (default: 18; --quick: no limit); "
+        "cases run in priority order (the 60000-row set, hidden 100 and adam first)",
+    )
     p.add_argument("--markdown-out", default=None, help="also write the whole output to this file")
     return p
 
@@ -778,13 +813,17 @@ def cases_from_args(args):
     batches = args.batch_sizes or [1, 32, 200, 256, "full"]
     dtypes = args.dtypes or (["float32"] if quick else ["float32", "float64"])
     threads = args.threads or ([1] if quick else [1, 2])
+    # Priority order, so that --max-minutes cuts the least important cases: every 1-thread
+    # case before any 2-thread one (on a shared 2-core machine 2-thread timings are the
+    # noisiest), then the 60000-row set, hidden 100 and adam first. The table is printed
+    # sorted by case at the end.
     cases = []
-    for d in datasets:
-        for h in hidden:
-            for s in solvers:
-                for b in batches:
-                    for dt in dtypes:
-                        for t in threads:
+    for t in threads:
+        for d in datasets:
+            for h in hidden:
+                for s in solvers:
+                    for b in batches:
+                        for dt in dtypes:
                             cases.append(Case(d, h, s, b, dt, t))
     return cases
 
@@ -792,6 +831,8 @@ def cases_from_args(args):
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     args = build_parser().parse_args(argv[1:])
+    if args.batch1_subset is None:
+        args.batch1_subset = 500 if args.quick else 1000
     if args.min_repeats is None:
         args.min_repeats = 3
     if args.max_repeats is None:
@@ -818,21 +859,50 @@ def main(argv=None):
     for line in header_lines(env, argv):
         emit(line + "  ")
     emit()
-    for line in table_header():
-        emit(line)
     rows = []
     notes = {}
-    for case in cases_from_args(args):
+    cases = cases_from_args(args)
+    limit = args.max_minutes if args.max_minutes is not None else (None if args.quick else 18.0)
+    skipped = []
+    print("progress (rows as measured; the table follows, sorted):", file=sys.stderr)
+    for line in table_header():
+        print(line, file=sys.stderr)
+    for case in cases:
+        if limit is not None and time.perf_counter() - t_start > 60 * limit:
+            skipped.append(case)
+            continue
         res = run_case(case, env, args.contenders)
         rows.append((case, res))
-        emit(table_row(case, res))
+        print(table_row(case, res), file=sys.stderr, flush=True)
         for name, (v, note) in res.items():
             if name.startswith("_"):
                 continue
             if v is None and note:
                 notes.setdefault(f"{LABELS[name]}: {note}", 0)
                 notes[f"{LABELS[name]}: {note}"] += 1
+    order = {c.key(): i for i, c in enumerate(
+        Case(d, h, s, b, dt, t)
+        for d in (args.datasets or DATASETS)
+        for h in sorted({c.hidden for c in cases}, key=len)
+        for s in ("adam", "sgd")
+        for b in [1, 32, 200, 256, "full"] + sorted(
+            {c.batch for c in cases} - {1, 32, 200, 256, "full"}, key=str)
+        for dt in ("float32", "float64")
+        for t in sorted({c.threads for c in cases})
+    )}
+    rows.sort(key=lambda cr: order.get(cr[0].key(), len(order)))
+    for line in table_header():
+        emit(line)
+    for case, res in rows:
+        emit(table_row(case, res))
     emit()
+    if skipped:
+        emit(
+            f"- NOT RUN ({len(skipped)} of {len(cases)} cases): the --max-minutes {limit:g} budget "
+            "ran out; run them with the options above, e.g. "
+            + ", ".join(sorted({f"--datasets {c.dataset} --hidden {_hidden_str(c.hidden)} "
+                                f"--solvers {c.solver}" for c in skipped}))
+        )
     for note, count in notes.items():
         emit(f"- n/a ({count} cases): {note}")
     if notes:
