@@ -91,6 +91,30 @@ cdef extern from "_train_small.h" nogil:
     void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
+    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
+                                intp N, float l2, float lr, float mom)
+    double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                     intp K, intp N, float l2, float lr, float mom)
+    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
+                                 intp N, float l2, float lr_t, double b1, double b2, float eps)
+    double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                    intp K, intp N, float l2, float lr, float eps)
+    double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                    intp K, intp N, float l2, float lr, double rho, float eps)
+    double fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                     intp K, intp N, float l2, float lr, double rho, float eps)
+    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
+                                intp N, double l2, double lr, double mom)
+    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+                                     intp K, intp N, double l2, double lr, double mom)
+    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
+                                 intp N, double l2, double lr_t, double b1, double b2, double eps)
+    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+                                    intp K, intp N, double l2, double lr, double eps)
+    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+                                    intp K, intp N, double l2, double lr, double rho, double eps)
+    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+                                     intp K, intp N, double l2, double lr, double rho, double eps)
 
 # Codes shared with fastnn/_native_loop.py (and the numba loop).
 # loss kinds: 0 softmax + cross-entropy on class indices (ce_hard), 1 logistic + binary
@@ -271,6 +295,42 @@ cdef void _opt_step(int kind, floating *p, floating *g, floating *s0, floating *
         _opt_range(kind, p, g, s0, s1, n, h, lr, l2)
 
 
+cdef inline double _rank1(int kind, floating *p, floating *a, floating *d, floating *s0,
+                          floating *s1, intp K, intp N, double *h, double lr,
+                          double l2) noexcept nogil:
+    """Batch size 1: the fused update of one parameter with the gradient ``outer(a, d)``
+    (``a`` NULL: a bias, gradient ``d``); returns the sum of squares of the new values."""
+    if floating is float:
+        if kind == 0:
+            if h[2] != 0.0:
+                return fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                                                 <float>h[1])
+            return fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[1])
+        if kind == 1:
+            return fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1], h[2],
+                                         <float>h[3])
+        if kind == 2:
+            return fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                                            <float>h[3])
+        if kind == 3:
+            return fnn_train_r1_rmsprop_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
+                                            <float>h[3])
+        return fnn_train_r1_adadelta_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
+                                         <float>h[3])
+    else:
+        if kind == 0:
+            if h[2] != 0.0:
+                return fnn_train_r1_nesterov_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+            return fnn_train_r1_sgd_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+        if kind == 1:
+            return fnn_train_r1_adam_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[2], h[3])
+        if kind == 2:
+            return fnn_train_r1_adagrad_f64(p, a, d, s0, s1, K, N, l2, lr, h[3])
+        if kind == 3:
+            return fnn_train_r1_rmsprop_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+        return fnn_train_r1_adadelta_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+
+
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
                 floating *sw, intp *order, intp n, intp bs, floating *xbuf, void *tbuf,
                 floating *swbuf, int hidden_act, int loss_kind, int opt_kind, double *h,
@@ -288,7 +348,8 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef void *tb
     cdef double S, scale, total, reg, acc = 0.0, l2, lr = h[0], l2sum
     cdef long long t = t_io[0]
-    cdef int status = 0
+    cdef int status = 0, have_next = 0
+    cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
     for b in range(nb):
         start = b * bs
@@ -356,17 +417,26 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
                            <floating *>net.D[L - 1], m, N, scale, nt)
         reg = 0.0
         if alpha != 0.0:
-            l2sum = 0.0
-            for l in range(L):
-                if floating is float:
-                    l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-                else:
-                    l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+            if have_next:  # the previous batch's fused update summed the new weights
+                l2sum = l2_next
+            else:
+                l2sum = 0.0
+                for l in range(L):
+                    if floating is float:
+                        l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+                    else:
+                        l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
             reg = 0.5 * alpha * l2sum
         acc += total * scale * S + reg
         if not isfinite(acc):
             status = 1
             break
+
+        l2 = alpha / S
+        if opt_kind == 1:
+            t += 1
+            lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+        l2_next = 0.0
 
         # ---- backward
         for l in range(L - 1, -1, -1):
@@ -375,12 +445,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             Dl = <floating *>net.D[l]
             a_prev = xin if l == 0 else <floating *>net.A[l - 1]
             if m == 1:
-                if floating is float:
-                    fnn_train_outer_f32(a_prev, Dl, <float *>net.G[l], <float *>net.G[L + l],
-                                        K, N)
-                else:
-                    fnn_train_outer_f64(a_prev, Dl, <double *>net.G[l], <double *>net.G[L + l],
-                                        K, N)
+                pass  # gradient formed on the fly by the fused update below
             else:
                 _mm(CT, CN, <int>K, <int>N, <int>m, a_prev, <int>K, Dl, <int>N,
                     <floating *>net.G[l], <int>N)
@@ -399,12 +464,18 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
                     _mm(CN, CT, <int>m, <int>K, <int>N, Dl, <int>N,
                         <floating *>net.P[l], <int>N, <floating *>net.D[l - 1], <int>K)
                 _act_grad(hidden_act, a_prev, <floating *>net.D[l - 1], m * K, nt)
+            if m == 1:
+                # layer l's gradients are complete (delta_{l-1} used the old W_l): update now
+                l2_next += _rank1(opt_kind, <floating *>net.P[l], a_prev, Dl,
+                                  <floating *>net.S0[l], <floating *>net.S1[l], K, N, h, lr, l2)
+                _rank1(opt_kind, <floating *>net.P[L + l], NULL, Dl, <floating *>net.S0[L + l],
+                       <floating *>net.S1[L + l], 1, N, h, lr, 0.0)
+        if m == 1:
+            have_next = 1
+            continue
+        have_next = 0
 
         # ---- optimizer: l2 = alpha / S on weights, 0 on biases
-        l2 = alpha / S
-        if opt_kind == 1:
-            t += 1
-            lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
         for i in range(2 * L):
             _opt_step(opt_kind, <floating *>net.P[i], <floating *>net.G[i],
                       <floating *>net.S0[i], <floating *>net.S1[i], net.size[i], h, lr,

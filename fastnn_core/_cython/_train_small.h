@@ -105,4 +105,79 @@
 FNN_DEFINE_TRAIN_SMALL(float, f32)
 FNN_DEFINE_TRAIN_SMALL(double, f64)
 
+/* ---- batch size 1: the gradient of a layer is the outer product g = a d^T (bias: g = d), so
+ * the optimizer update computes it on the fly instead of writing and re-reading a gradient
+ * array.  The element updates are those of fastnn_simd.h (same expressions), with
+ * g_eff = g + l2 * p.  Each returns sum_i p_new_i^2 in double (the next batch's L2 term).
+ * p, s0, s1 are (K, N); a is (K,) (NULL: a bias, K = 1, g = d); d is (N,). */
+#define FNN_RANK1(T, S, NAME, ARGS, PRE, BODY)                                                  \
+    FNN_CLONES double fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
+                                                const T *restrict d, T *restrict s0,           \
+                                                T *restrict s1, ptrdiff_t K, ptrdiff_t N,      \
+                                                T l2 ARGS)                                      \
+    {                                                                                          \
+        PRE                                                                                    \
+        double ss = 0.0;                                                                       \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
+            const T ak = a ? a[k] : (T)1;                                                      \
+            T *restrict pk = p + k * N;                                                        \
+            T *restrict s0k = s0 + k * N;                                                      \
+            T *restrict s1k = s1 ? s1 + k * N : s0k;                                           \
+            (void)s1k;                                                                         \
+            FNN_SIMD_SUM(ss)                                                                   \
+            for (ptrdiff_t j = 0; j < N; j++) {                                                \
+                const T g = ak * d[j];                                                         \
+                const T ge = g + l2 * pk[j];                                                   \
+                BODY                                                                           \
+                ss += (double)pk[j] * (double)pk[j];                                           \
+            }                                                                                  \
+        }                                                                                      \
+        return ss;                                                                             \
+    }
+
+#define FNN_DEFINE_RANK1(T, S, SQRT)                                                           \
+    FNN_RANK1(T, S, sgd, FNN_COMMA T lr FNN_COMMA T mom, , {                                   \
+        T vi = mom * s0k[j] - lr * ge;                                                         \
+        s0k[j] = vi;                                                                           \
+        pk[j] += vi;                                                                           \
+    })                                                                                         \
+    FNN_RANK1(T, S, nesterov, FNN_COMMA T lr FNN_COMMA T mom, , {                              \
+        T vi = mom * s0k[j] - lr * ge;                                                         \
+        s0k[j] = vi;                                                                           \
+        pk[j] += mom * vi - lr * ge;                                                           \
+    })                                                                                         \
+    FNN_RANK1(T, S, adam, FNN_COMMA T lr_t FNN_COMMA double b1_ FNN_COMMA double b2_           \
+              FNN_COMMA T eps,                                                                 \
+              const T b1 = (T)b1_; const T b2 = (T)b2_; const T c1 = (T)(1.0 - b1_);          \
+              const T c2 = (T)(1.0 - b2_);, {                                                  \
+        T mi = b1 * s0k[j] + c1 * ge;                                                          \
+        T vi = b2 * s1k[j] + c2 * (ge * ge);                                                   \
+        s0k[j] = mi;                                                                           \
+        s1k[j] = vi;                                                                           \
+        pk[j] -= lr_t * mi / (SQRT(vi) + eps);                                                 \
+    })                                                                                         \
+    FNN_RANK1(T, S, adagrad, FNN_COMMA T lr FNN_COMMA T eps, , {                               \
+        T ai = s0k[j] + ge * ge;                                                               \
+        s0k[j] = ai;                                                                           \
+        pk[j] -= lr * ge / (SQRT(ai) + eps);                                                   \
+    })                                                                                         \
+    FNN_RANK1(T, S, rmsprop, FNN_COMMA T lr FNN_COMMA double rho_ FNN_COMMA T eps,             \
+              const T rho = (T)rho_; const T c = (T)(1.0 - rho_);, {                          \
+        T si = rho * s0k[j] + c * (ge * ge);                                                   \
+        s0k[j] = si;                                                                           \
+        pk[j] -= lr * ge / (SQRT(si) + eps);                                                   \
+    })                                                                                         \
+    FNN_RANK1(T, S, adadelta, FNN_COMMA T lr FNN_COMMA double rho_ FNN_COMMA T eps,            \
+              const T rho = (T)rho_; const T c = (T)(1.0 - rho_);, {                          \
+        T ag = rho * s0k[j] + c * (ge * ge);                                                   \
+        T dx = SQRT(s1k[j] + eps) / SQRT(ag + eps) * ge;                                       \
+        s0k[j] = ag;                                                                           \
+        s1k[j] = rho * s1k[j] + c * (dx * dx);                                                 \
+        pk[j] -= lr * dx;                                                                      \
+    })
+
+#define FNN_COMMA ,
+FNN_DEFINE_RANK1(float, f32, sqrtf)
+FNN_DEFINE_RANK1(double, f64, sqrt)
+
 #endif /* FASTNN_TRAIN_SMALL_H */

@@ -80,7 +80,7 @@ def _vecmat(a, W, b, z):
         z[j] += b[j]
 
 
-@njit(**_OPTS)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _matvec(W, dl, out):
     """``out = W @ dl`` for one row."""
     K, N = W.shape
@@ -89,6 +89,75 @@ def _matvec(W, dl, out):
         for j in range(N):
             s += W[k, j] * dl[j]
         out[k] = s
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sumsq(w):
+    """``sum w_i^2`` in float64 (vectorised: reassociated sum)."""
+    s = 0.0
+    for i in range(w.shape[0]):
+        x = float(w[i])
+        s += x * x
+    return s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _rank1(kind, p, a, has_a, d, s0, s1, K, N, h, lr, l2):
+    """Batch size 1: the optimizer update of the flat ``p`` (K * N) with the gradient
+    ``outer(a, d)`` formed on the fly (``has_a`` False: a bias, K = 1, gradient ``d``); the
+    element updates are those of ``_elementwise`` (same expressions, scalars cast to the dtype
+    first). Flat indexing: LLVM vectorises these loops, row views it did not."""
+    lr_ = cast_to(lr, d)
+    l2_ = cast_to(l2, d)
+    eps_ = cast_to(h[3], d)
+    c1 = cast_to(h[1], d)
+    c2 = cast_to(h[2], d)
+    r1 = cast_to(1.0 - h[1], d)
+    r2 = cast_to(1.0 - h[2], d)
+    for k in range(K):
+        ak = a[k] if has_a else cast_to(1.0, d)
+        o = k * N
+        if kind == 0:
+            if h[2] != 0.0:
+                for j in range(N):
+                    ge = ak * d[j] + l2_ * p[o + j]
+                    vi = c1 * s0[o + j] - lr_ * ge
+                    s0[o + j] = vi
+                    p[o + j] += c1 * vi - lr_ * ge
+            else:
+                for j in range(N):
+                    ge = ak * d[j] + l2_ * p[o + j]
+                    vi = c1 * s0[o + j] - lr_ * ge
+                    s0[o + j] = vi
+                    p[o + j] += vi
+        elif kind == 1:
+            for j in range(N):
+                ge = ak * d[j] + l2_ * p[o + j]
+                mi = c1 * s0[o + j] + r1 * ge
+                vi = c2 * s1[o + j] + r2 * (ge * ge)
+                s0[o + j] = mi
+                s1[o + j] = vi
+                p[o + j] -= lr_ * mi / (np.sqrt(vi) + eps_)
+        elif kind == 2:
+            for j in range(N):
+                ge = ak * d[j] + l2_ * p[o + j]
+                ai = s0[o + j] + ge * ge
+                s0[o + j] = ai
+                p[o + j] -= lr_ * ge / (np.sqrt(ai) + eps_)
+        elif kind == 3:
+            for j in range(N):
+                ge = ak * d[j] + l2_ * p[o + j]
+                si = c1 * s0[o + j] + r1 * (ge * ge)
+                s0[o + j] = si
+                p[o + j] -= lr_ * ge / (np.sqrt(si) + eps_)
+        else:
+            for j in range(N):
+                ge = ak * d[j] + l2_ * p[o + j]
+                ag = c1 * s0[o + j] + r1 * (ge * ge)
+                s0[o + j] = ag
+                dx = np.sqrt(s1[o + j] + eps_) / np.sqrt(ag + eps_) * ge
+                s1[o + j] = c1 * s1[o + j] + r1 * (dx * dx)
+                p[o + j] -= lr_ * dx
 
 
 @njit(**_OPTS)
@@ -158,14 +227,17 @@ def _epoch(X, target, sw, has_sw, order, has_order, bs, units, P, G, S0, S1, A, 
         if alpha != 0.0:
             l2sum = 0.0
             for l in range(L):
-                w = P[l]
-                for i in range(w.shape[0]):
-                    l2sum += float(w[i]) * float(w[i])
+                l2sum += _sumsq(P[l])
             reg = 0.5 * alpha * l2sum
         acc += total * scale * S + reg
         if not math.isfinite(acc):
             diverged = True
             break
+
+        l2 = alpha / S
+        if opt_kind == 1:
+            t += 1
+            lr = h[0] * math.sqrt(1.0 - h[2] ** float(t)) / (1.0 - h[1] ** float(t))
 
         # ---- backward
         for l in range(L - 1, -1, -1):
@@ -179,14 +251,7 @@ def _epoch(X, target, sw, has_sw, order, has_order, bs, units, P, G, S0, S1, A, 
             gW = G[l].reshape((K, N))
             gb = G[L + l]
             if m == 1:
-                a0 = a_prev[0]
-                d0 = dl[0]
-                for k in range(K):
-                    ak = a0[k]
-                    for j in range(N):
-                        gW[k, j] = ak * d0[j]
-                for j in range(N):
-                    gb[j] = d0[j]
+                pass  # gradient formed on the fly by the fused update below
             else:
                 np.dot(a_prev.T, dl, gW)
                 for j in range(N):
@@ -203,12 +268,15 @@ def _epoch(X, target, sw, has_sw, order, has_order, bs, units, P, G, S0, S1, A, 
                     np.dot(dl, W.T, dprev)
                 df = D[l - 1][:m * K]
                 _E.activation_grad(hidden, A[l - 1][:m * K], df, df)
+            if m == 1:
+                # layer l's gradients are complete (delta_{l-1} used the old W_l): update now
+                _rank1(opt_kind, P[l], a_prev[0], True, dl[0], S0[l], S1[l], K, N, h, lr, l2)
+                _rank1(opt_kind, P[L + l], a_prev[0], False, dl[0], S0[L + l], S1[L + l], 1, N,
+                       h, lr, 0.0)
+        if m == 1:
+            continue
 
         # ---- optimizer: l2 = alpha / S on weights, 0 on biases
-        l2 = alpha / S
-        if opt_kind == 1:
-            t += 1
-            lr = h[0] * math.sqrt(1.0 - h[2] ** float(t)) / (1.0 - h[1] ** float(t))
         for i in range(2 * L):
             _opt_step(opt_kind, P[i], G[i], S0[i], S1[i], h, lr, l2 if i < L else 0.0)
     return acc, t, diverged
