@@ -206,7 +206,7 @@ def _format(value, indent):
 
 
 def _scalar(value):
-    if value is None:
+    if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
