@@ -104,7 +104,7 @@ cdef inline intp _rows_per_thread(intp n, int nt) noexcept nogil:
     return (n + nt - 1) // nt
 
 
-cdef void _softmax_rows(floating *z, floating *out, intp n, intp C, int mode) noexcept nogil:
+cdef void _softmax_rows(const floating *z, floating *out, intp n, intp C, int mode) noexcept nogil:
     cdef int nt = _threads(n * C), k
     cdef intp step, lo, hi
     if nt > 1:
@@ -126,7 +126,7 @@ cdef void _softmax_rows(floating *z, floating *out, intp n, intp C, int mode) no
             fnn_softmax_rows_f64(z, out, 0, n, C, mode)
 
 
-cdef void _softmax_mv(floating[:, ::1] z, floating[:, ::1] out, int mode) noexcept:
+cdef void _softmax_mv(const floating[:, ::1] z, floating[:, ::1] out, int mode) noexcept:
     cdef intp n = z.shape[0], C = z.shape[1]
     if n == 0 or C == 0:
         return
@@ -150,7 +150,7 @@ def log_softmax(z, out):
         _softmax_mv[double](z, out, 1)
 
 
-cdef void _lse_mv(floating[:, ::1] z, floating[::1] out) noexcept:
+cdef void _lse_mv(const floating[:, ::1] z, floating[::1] out) noexcept:
     cdef intp n = z.shape[0], C = z.shape[1], i
     if n == 0:
         return
@@ -170,7 +170,8 @@ def logsumexp(z, out):
         _lse_mv[double](z, out)
 
 
-cdef double _ce_hard_rows(floating *z, intp *labels, floating *sw, floating *cw, double W,
+cdef double _ce_hard_rows(const floating *z, const intp *labels, const floating *sw,
+                          const floating *cw, double W,
                           double eps, double scale, floating *g, floating *rl, intp n,
                           intp C) noexcept nogil:
     cdef int nt = _threads(n * C), k
@@ -197,12 +198,12 @@ cdef double _ce_hard_rows(floating *z, intp *labels, floating *sw, floating *cw,
         return fnn_ce_hard_rows_f64(z, g, 0, n, C, labels, sw, cw, W, eps, scale, rl)
 
 
-cdef double _ce_hard_mv(floating[:, ::1] z, intp[::1] labels, floating[::1] sw,
-                        floating[::1] cw, double eps, double scale, floating[:, ::1] grad,
+cdef double _ce_hard_mv(const floating[:, ::1] z, const intp[::1] labels,
+                        const floating[::1] sw, const floating[::1] cw, double eps, double scale, floating[:, ::1] grad,
                         floating[::1] row_loss):
     cdef intp n = z.shape[0], C = z.shape[1], c
-    cdef floating *swp = NULL
-    cdef floating *cwp = NULL
+    cdef const floating *swp = NULL
+    cdef const floating *cwp = NULL
     cdef floating *gp = NULL
     cdef floating *rlp = NULL
     cdef double W = <double>C, total
@@ -234,7 +235,8 @@ def ce_hard(z, labels, sw, cw, double smoothing, double scale, grad, row_loss):
 # --------------------------------------------------------------------------------------------
 # row losses over a second (n, C) array: 0 ce_soft, 1 bce, 2.. sqerr (act = kind - 2)
 
-cdef double _pair_rows(floating *z, floating *t, floating *sw, floating *cw, double eps,
+cdef double _pair_rows(const floating *z, const floating *t, const floating *sw,
+                       const floating *cw, double eps,
                        double scale, floating *g, floating *rl, intp n, intp C,
                        int kind) noexcept nogil:
     cdef intp i
@@ -259,7 +261,8 @@ cdef double _pair_rows(floating *z, floating *t, floating *sw, floating *cw, dou
     return total
 
 
-cdef inline double _pair_row(floating *z, floating *t, floating *g, intp C, floating *cw,
+cdef inline double _pair_row(const floating *z, const floating *t, floating *g, intp C,
+                             const floating *cw,
                              double eps, double si, double scale, int kind) noexcept nogil:
     if floating is float:
         if kind == 0:
@@ -275,12 +278,13 @@ cdef inline double _pair_row(floating *z, floating *t, floating *g, intp C, floa
         return fnn_sqerr_row_f64(z, t, g, C, kind - 2, si, scale)
 
 
-cdef double _pair_mv(floating[:, ::1] z, floating[:, ::1] t, floating[::1] sw, floating[::1] cw,
+cdef double _pair_mv(const floating[:, ::1] z, const floating[:, ::1] t,
+                     const floating[::1] sw, const floating[::1] cw,
                      double eps, double scale, floating[:, ::1] grad, floating[::1] row_loss,
                      int kind):
     cdef intp n = z.shape[0], C = z.shape[1], i
-    cdef floating *swp = NULL
-    cdef floating *cwp = NULL
+    cdef const floating *swp = NULL
+    cdef const floating *cwp = NULL
     cdef floating *gp = NULL
     cdef floating *rlp = NULL
     cdef double total
@@ -396,9 +400,11 @@ cdef inline void _elementwise_range(int op, int act, floating *a0, floating *a1,
             fnn_adadelta_f64(a0 + lo, a1 + lo, a2 + lo, a3 + lo, m, h[0], h[1], h[2], h[3])
 
 
-cdef void _elementwise_mv(int op, int act, floating[::1] a0, floating[::1] a1,
-                          floating[::1] a2, floating[::1] a3, floating[::1] a4,
-                          double *h) noexcept:
+cdef void _elementwise_mv(int op, int act, const floating[::1] a0, const floating[::1] a1,
+                          const floating[::1] a2, const floating[::1] a3,
+                          const floating[::1] a4, double *h) noexcept:
+    # const views so that read-only inputs are accepted; the arrays written (out, parameters,
+    # state) were checked writeable by the caller, so casting the const away is sound
     cdef intp n = a0.shape[0]
     cdef floating *p1 = NULL
     cdef floating *p2 = NULL
@@ -407,15 +413,15 @@ cdef void _elementwise_mv(int op, int act, floating[::1] a0, floating[::1] a1,
     if n == 0:
         return
     if a1 is not None:
-        p1 = &a1[0]
+        p1 = <floating *>&a1[0]
     if a2 is not None:
-        p2 = &a2[0]
+        p2 = <floating *>&a2[0]
     if a3 is not None:
-        p3 = &a3[0]
+        p3 = <floating *>&a3[0]
     if a4 is not None:
-        p4 = &a4[0]
+        p4 = <floating *>&a4[0]
     with nogil:
-        _elementwise(op, act, &a0[0], p1, p2, p3, p4, n, h)
+        _elementwise(op, act, <floating *>&a0[0], p1, p2, p3, p4, n, h)
 
 
 cdef void _dispatch(int op, int act, a0, a1, a2, a3, a4, double *h):
@@ -493,8 +499,10 @@ def adadelta(p, g, acc_g, acc_dx, double lr, double rho, double eps, double l2):
 def _exp(x, out, int isa=0):
     """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
     1 x86-64-v3, 2 x86-64-v4). Returns False when that variant is unavailable here."""
-    cdef float[::1] xf, of
-    cdef double[::1] xd, od
+    cdef const float[::1] xf
+    cdef const double[::1] xd
+    cdef float[::1] of
+    cdef double[::1] od
     cdef int rc
     if x.shape[0] == 0:
         return True

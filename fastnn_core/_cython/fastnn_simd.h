@@ -99,7 +99,8 @@ static __attribute__((unused)) const char *fnn_simd_info(void)
  *   - results that would be subnormal are flushed to +0: x < ln(FLT_MIN) = -87.3365 (float),
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
- *   - float: Cephes degree-7 polynomial, max error ~1 ulp; double: degree-13 Taylor, ~1 ulp.
+ *   - float: degree-6 near-minimax polynomial, max error ~1 ulp; double: degree-13 Taylor
+ *     (Horner), ~1 ulp.
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
  * expressions is not if-converted under gcc's default -ftrapping-math (it will not execute a
@@ -134,13 +135,16 @@ FNN_INLINE float fnn_exp_f32(float x)
     float n = t - magic;
     float r = x - n * 0.693359375f;  /* ln2 hi (exact in n * hi) */
     r = r - n * -2.12194440e-4f;     /* ln2 lo */
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
+    /* e^r ~ 1 + r (1 + r (c2 + r (c3 + r (c4 + r (c5 + r c6))))): a degree-6 near-minimax fit
+     * of the relative error on |r| <= 1.02 ln2/2 (Lawson's algorithm; 2.3e-9 = 0.04 ulp), so
+     * the result is within the rounding of the 6 FMAs (~1 ulp). */
+    float p = 1.3841759646311402e-3f;
+    p = p * r + 8.375782519578934e-3f;
+    p = p * r + 4.16681133210659e-2f;
+    p = p * r + 1.6666412353515625e-1f;
+    p = p * r + 4.999999403953552e-1f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
     uint32_t tb, mb;
     memcpy(&tb, &t, 4);
     memcpy(&mb, &magic, 4);
@@ -171,7 +175,8 @@ FNN_INLINE double fnn_exp_f64(double x)
     p = p * r + 1.0 / 24.0;
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
     uint64_t tb, mb;
     memcpy(&tb, &t, 8);
     memcpy(&mb, &magic, 8);
@@ -259,20 +264,37 @@ FNN_INLINE double fnn_log_f64(double x)
         double acc[FNN_TAIL] __attribute__((aligned(64)));                                        \
         for (int j = 0; j < FNN_TAIL; j++)                                                        \
             acc[j] = 0.0;                                                                         \
+        /* two chunks per step: their exps are added in T (one rounding, like the exp's own   \
+         * error) before the double accumulation, which halves the float->double work */         \
+        const ptrdiff_t C2 = Cv - Cv % (2 * FNN_TAIL);                                            \
         if (e) {                                                                                  \
-            for (ptrdiff_t c = 0; c < Cv; c += FNN_TAIL) {                                        \
+            for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {                                    \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++) {                                              \
-                    T v = EXP(z[c + j] - m);                                                      \
+                    T v = EXP(z[c + j] - m), u = EXP(z[c + FNN_TAIL + j] - m);                    \
                     e[c + j] = v;                                                                 \
+                    e[c + FNN_TAIL + j] = u;                                                      \
+                    acc[j] += (double)(v + u);                                                    \
+                }                                                                                 \
+            }                                                                                     \
+            if (C2 < Cv) {                                                                        \
+                FNN_SIMD                                                                          \
+                for (int j = 0; j < FNN_TAIL; j++) {                                              \
+                    T v = EXP(z[C2 + j] - m);                                                     \
+                    e[C2 + j] = v;                                                                \
                     acc[j] += v;                                                                  \
                 }                                                                                 \
             }                                                                                     \
         } else {                                                                                  \
-            for (ptrdiff_t c = 0; c < Cv; c += FNN_TAIL) {                                        \
+            for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {                                    \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++)                                                \
-                    acc[j] += EXP(z[c + j] - m);                                                  \
+                    acc[j] += (double)(EXP(z[c + j] - m) + EXP(z[c + FNN_TAIL + j] - m));         \
+            }                                                                                     \
+            if (C2 < Cv) {                                                                        \
+                FNN_SIMD                                                                          \
+                for (int j = 0; j < FNN_TAIL; j++)                                                \
+                    acc[j] += EXP(z[C2 + j] - m);                                                 \
             }                                                                                     \
         }                                                                                         \
         if (r) {                                                                                  \
