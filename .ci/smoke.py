@@ -54,11 +54,13 @@ from sklearn.datasets import load_digits  # noqa: E402
 X, y = load_digits(return_X_y=True)
 X = X[:400] / 16.0
 y = y[:400]
-clf = fastnn.MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+clf = fastnn.MLPClassifier(
+    hidden_layer_sizes=(32,), max_iter=50, learning_rate_init=0.01, random_state=0
+)
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # ConvergenceWarning after 30 epochs is expected
+    warnings.simplefilter("ignore")  # a ConvergenceWarning after 50 epochs is fine
     clf.fit(X, y)
 accuracy = clf.score(X, y)
 print(f"MLPClassifier: training accuracy {accuracy:.3f} on 400 digits")
-assert accuracy > 0.8, accuracy
+assert accuracy > 0.95, accuracy  # scikit-learn's MLPClassifier gets 1.0 here
 print("smoke test passed")
