@@ -219,6 +219,19 @@ FNN_INLINE double fnn_log_f64(double x)
     return res;
 }
 
+/* a[0] + ... + a[15] as a tree of vector adds (fixed loops that gcc unrolls and vectorises;
+ * a loop over the halving width was compiled to scalar stack traffic) */
+FNN_INLINE double fnn_hsum16(double *a)
+{
+    for (int j = 0; j < 8; j++)
+        a[j] += a[j + 8];
+    for (int j = 0; j < 4; j++)
+        a[j] += a[j + 4];
+    for (int j = 0; j < 2; j++)
+        a[j] += a[j + 2];
+    return a[0] + a[1];
+}
+
 #define FNN_BLOCK 64
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
 #define FNN_BLOCK_ROWS(C) ((C) >= 2048 ? 1 : ((2048 / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (2048 / ((C) > 0 ? (C) : 1))))
@@ -319,10 +332,7 @@ FNN_INLINE double fnn_log_f64(double x)
                         et[j] = tb[j];                                                            \
             }                                                                                     \
         }                                                                                         \
-        for (int h = FNN_TAIL / 2; h > 0; h /= 2)                                                 \
-            for (int j = 0; j < h; j++)                                                           \
-                acc[j] += acc[j + h];                                                             \
-        return acc[0];                                                                            \
+        return fnn_hsum16(acc);                                                                   \
     }                                                                                             \
                                                                                                   \
     /* x[0 .. C) *= a, the last C % FNN_TAIL entries taken from tail (see fnn_expsum) when     \
