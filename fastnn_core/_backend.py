@@ -89,13 +89,13 @@ def _numba_cache_guard():
                 raise
             if _numba_cache_disabled is None:
                 _numba_cache_disabled = (
-                    "no writable cache directory (the package directory, the user cache "
-                    f"{_numba_user_cache_dir()!r} and NUMBA_CACHE_DIR are not writable)"
+                    "no writable cache directory: neither the package directory, nor the user "
+                    f"cache {_numba_user_cache_dir()!r}, nor NUMBA_CACHE_DIR"
                 )
                 warnings.warn(
-                    "fastnn: Numba found no writable directory to cache compiled kernels in "
-                    f"({_numba_cache_disabled}); the Numba kernels will be compiled again in "
-                    "every process. Set NUMBA_CACHE_DIR to a writable directory to fix this.",
+                    f"fastnn: Numba found {_numba_cache_disabled}; its kernels will be compiled "
+                    "again in every process. Set NUMBA_CACHE_DIR to a writable directory to "
+                    "cache them.",
                     RuntimeWarning,
                     stacklevel=2,
                 )
