@@ -874,7 +874,7 @@ def build_parser():
         "--max-minutes",
         type=float,
         default=None,
-        help="start no new case after this many minutes (default: 18; --quick: no limit); "
+        help="start no new case after this many minutes (default: 18; --quick and 0: no limit); "
         "cases run in priority order (the 60000-row set, hidden 100 and adam first)",
     )
     p.add_argument("--markdown-out", default=None, help="also write the whole output to this file")
@@ -939,6 +939,8 @@ def main(argv=None):
     notes = {}
     cases = cases_from_args(args)
     limit = args.max_minutes if args.max_minutes is not None else (None if args.quick else 18.0)
+    if limit is not None and limit <= 0:
+        limit = None  # --max-minutes 0: no limit
     skipped = []
     print("progress (rows as measured; the table follows, sorted):", file=sys.stderr)
     for line in table_header():
