@@ -61,11 +61,12 @@ def _bce_row_body(zi, yi, gi, has_grad, r):
 
 @njit(**_OPTS)
 def bce_rows(z, y, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, lo, hi):
+    nowhere = np.empty(0, dtype=z.dtype)
     total = 0.0
     for i in range(lo, hi):
         si = sw[i] if has_sw else 1.0
         zi = z[i]
-        gi = grad[i] if has_grad else zi
+        gi = grad[i] if has_grad else nowhere  # (not ``zi``: it may be read-only)
         L = si * _bce_row(zi, y[i], gi, has_grad, cast_to(si * scale, zi))
         total += L
         if has_rl:
@@ -157,12 +158,13 @@ def _sq_softmax_sums(ei, yi, rs):
 def sqerr_rows(z, y, act, sw, has_sw, scale, grad, has_grad, row_loss, has_rl, lo, hi):
     k = z.shape[1]
     scratch = np.empty(k if (act == SOFTMAX and not has_grad) else 0, dtype=z.dtype)
+    nowhere = np.empty(0, dtype=z.dtype)
     total = 0.0
     for i in range(lo, hi):
         si = sw[i] if has_sw else 1.0
         zi = z[i]
         yi = y[i]
-        gi = grad[i] if has_grad else zi
+        gi = grad[i] if has_grad else nowhere  # (not ``zi``: it may be read-only)
         if k == 0:
             L = 0.0
         elif act == IDENTITY:

@@ -125,9 +125,9 @@ def prepare_group(z, e, lo, hi, elo, m):
     """Step 1 for rows ``lo:hi``: ``m[k] = max(z[lo + k])``; for short rows (the group path)
     also ``e[elo + k] = z[lo + k] - m[k]``. ``e`` may be ``z`` (with ``elo == lo``).
 
-    Returns ``(src, off, fused)``: the shifted values of row ``i`` are ``src[i - off] - mm``
-    with ``mm = m[i - lo]`` if ``fused`` (long rows: ``src`` is ``z``, nothing was written)
-    else ``0`` (``src`` is ``e``). Both give the same numbers: ``(z - m) - 0 == z - m``."""
+    Returns ``fused``: the shifted row ``i`` is then ``z[i] - m[i - lo]`` (long rows, nothing
+    written), else ``e[i - lo + elo] - 0``. Both give the same numbers: ``(z - m) - 0 == z - m``.
+    """
     fused = z.shape[1] >= FUSED_MIN_C
     zero = cast_to(0.0, z)
     for i in range(lo, hi):
@@ -225,12 +225,19 @@ def ce_hard_rows(z, labels, sw, has_sw, cw, has_cw, W, eps, scale, grad, has_gra
     zero = cast_to(0.0, z)
     d_y = np.empty(nr)
     t = np.zeros(nr)
+    # (two branches rather than ``src = z[i] if fused else e[...]``: a read-only ``z`` does not
+    # unify with the writeable ``e``)
     for i in range(lo, hi):
-        src = z[i] if fused else e[i - lo + elo]
-        mm = m[i - lo] if fused else zero
-        d_y[i - lo] = src[labels[i]] - mm
-        if smooth:
-            t[i - lo] = weighted_sum(src, mm, cw, has_cw)
+        y = labels[i]
+        if fused:
+            d_y[i - lo] = z[i, y] - m[i - lo]
+            if smooth:
+                t[i - lo] = weighted_sum(z[i], m[i - lo], cw, has_cw)
+        else:
+            ei = e[i - lo + elo]
+            d_y[i - lo] = ei[y]
+            if smooth:
+                t[i - lo] = weighted_sum(ei, zero, cw, has_cw)
     exp_group(z, e, lo, hi, elo, m, fused)
     total = 0.0
     for i in range(lo, hi):
@@ -302,9 +309,11 @@ def ce_soft_rows(z, target, sw, has_sw, cw, has_cw, eps, scale, grad, has_grad, 
     Qs = np.empty(nr)
     ts = np.empty(nr)
     for i in range(lo, hi):
-        src = z[i] if fused else e[i - lo + elo]
-        mm = m[i - lo] if fused else zero
-        Qs[i - lo], ts[i - lo] = _soft_sums(src, mm, target[i], cw, has_cw, keep, u)
+        if fused:
+            Qs[i - lo], ts[i - lo] = _soft_sums(z[i], m[i - lo], target[i], cw, has_cw, keep, u)
+        else:
+            Qs[i - lo], ts[i - lo] = _soft_sums(e[i - lo + elo], zero, target[i], cw, has_cw,
+                                                keep, u)
     exp_group(z, e, lo, hi, elo, m, fused)
     total = 0.0
     for i in range(lo, hi):
