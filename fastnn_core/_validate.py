@@ -16,14 +16,16 @@ SQERR_ACTIVATIONS = ("identity", "logistic", "softmax")
 
 
 def compute_dtype(*arrays):
-    """float32 if every floating input is float32, float64 otherwise (no silent up-cast of
-    float32 logits by float32 targets; integers and float16 compute in float64)."""
-    dtype = np.result_type(*[a.dtype for a in arrays])
-    if dtype == np.float32:
-        return np.dtype(np.float32)
-    if dtype.kind in "biuf":
+    """The floating dtype a kernel runs in: float32 when the first array (the logits) is float32
+    and no other input is a wider float, float64 otherwise. Integer or boolean targets never
+    up-cast float32 logits; integer or float16 logits compute in float64."""
+    for a in arrays:
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"expected real numbers, got an array of dtype {a.dtype}")
+    if arrays[0].dtype != np.float32:
         return np.dtype(np.float64)
-    raise ValueError(f"expected real numbers, got an array of dtype {dtype}")
+    wider = any(a.dtype.kind == "f" and a.dtype.itemsize > 4 for a in arrays[1:])
+    return np.dtype(np.float64 if wider else np.float32)
 
 
 def as_array(x, name):
