@@ -351,6 +351,10 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef int status = 0, have_next = 0
     cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
+    if nb == 1:
+        # one batch of every row (full batch): the order only permutes the terms of the sums,
+        # so use the rows in place instead of gathering a shuffled copy of X
+        order = NULL
     for b in range(nb):
         start = b * bs
         stop = start + bs
@@ -562,3 +566,8 @@ def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params
         free(net.A)
         free(net.D)
     return acc, t_io, status != 0
+
+
+def max_threads():
+    """``omp_get_max_threads()`` as the loop sees it (the OpenMP limit of the calling thread)."""
+    return fnn_max_threads()

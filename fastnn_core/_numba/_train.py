@@ -166,6 +166,10 @@ def _epoch(X, target, sw, has_sw, order, has_order, bs, units, P, G, S0, S1, A, 
     n = X.shape[0]
     L = units.shape[0] - 1
     nb = (n + bs - 1) // bs
+    if nb == 1:
+        # one batch of every row (full batch): the order only permutes the terms of the sums,
+        # so use the rows in place instead of gathering a shuffled copy of X
+        has_order = False
     acc = 0.0
     diverged = False
     lr = h[0]
