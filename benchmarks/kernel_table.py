@@ -32,15 +32,15 @@ import bench_kernels as B  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def median_time(run, repeats, min_time):
-    """Median seconds per call over ``repeats`` repeats of ``number`` calls each, ``number``
-    chosen so that one repeat takes at least ``min_time``."""
+def median_time(run, repeats, min_time, stat="median"):
+    """Median (or minimum) seconds per call over ``repeats`` repeats of ``number`` calls each,
+    ``number`` chosen so that one repeat takes at least ``min_time``."""
     t0 = timeit.default_timer()
     run()
     once = max(timeit.default_timer() - t0, 1e-7)
     number = max(1, int(min_time / once))
     times = timeit.repeat(run, number=number, repeat=repeats)
-    return statistics.median(times) / number
+    return (statistics.median(times) if stat == "median" else min(times)) / number
 
 
 def _parse_shape(text):
@@ -68,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="*", default=B.DTYPES)
     parser.add_argument("--threads", nargs="*", type=int, default=B.THREADS)
     parser.add_argument("--ops", nargs="*", default=B.OPS, choices=B.OPS)
+    parser.add_argument("--stat", default="median", choices=["median", "min"],
+                        help="median (default) or best of the repeats (steadier on a busy machine)")
     args = parser.parse_args(argv)
     repeats, min_time = (5, 0.02) if args.quick else (9, 0.1)
 
@@ -85,7 +87,8 @@ def main(argv=None):
         torch_version = torch.__version__
     except Exception:
         torch_version = "not installed"
-    print(f"<!-- python benchmarks/kernel_table.py{' --quick' if args.quick else ''}; "
+    print(f"<!-- python benchmarks/kernel_table.py{' --quick' if args.quick else ''}"
+          f"{' --stat min' if args.stat == 'min' else ''}; {args.stat} of {repeats} repeats; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"numpy {np.__version__}, torch {torch_version}, "
           f"cython OpenMP={getattr(cy, 'OPENMP', None)}, SIMD: {getattr(cy, 'SIMD_INFO', None)}; "
@@ -93,7 +96,8 @@ def main(argv=None):
     print()
     print("| op | n x C | dtype | threads | numpy ms | numba ms | cython ms | cython out= ms "
           "| torch ms | copy floor ms | numpy/cython | torch/cython | cython/floor | numpy/numba |")
-    print("|" + "---|" * 15)
+    # (cython/floor uses "cython out=": both write into a preallocated array)
+    print("|" + "---|" * 14)
     for op in args.ops:
         for shape in args.shapes:
             for dtype in args.dtypes:
@@ -107,7 +111,7 @@ def main(argv=None):
                             except B.Unavailable:
                                 t[impl] = None
                                 continue
-                            t[impl] = median_time(run, repeats, min_time)
+                            t[impl] = median_time(run, repeats, min_time, args.stat)
                     print(f"| {op} | {shape[0]}x{shape[1]} | {dtype} | {threads} "
                           f"| {_fmt_ms(t['numpy'])} | {_fmt_ms(t['numba'])} "
                           f"| {_fmt_ms(t['cython'])} | {_fmt_ms(t['cython_out'])} "
