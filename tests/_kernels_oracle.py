@@ -11,6 +11,8 @@ Two float64 oracles are used:
   other than itself.
 """
 
+import os
+
 import numpy as np
 import scipy.special as sps
 from hypothesis import HealthCheck, settings
@@ -38,13 +40,13 @@ def loaded_backends():
 
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
-# hypothesis: modest budgets, no deadline (first calls may compile), and the function-scoped
-# ``backend`` fixture is deliberately shared by all examples of one test.
+# hypothesis: modest budgets (FASTNN_HYPOTHESIS_EXAMPLES=500 for a deep run), no deadline (first
+# calls may compile), and the function-scoped ``backend`` fixture is deliberately shared by all
+# examples of one test.
 HYP = settings(
     deadline=None,
-    max_examples=25,
+    max_examples=int(os.environ.get("FASTNN_HYPOTHESIS_EXAMPLES", "25")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=False,
 )
 
 
