@@ -35,8 +35,8 @@ from ._vmath import cast_like, cast_to, fmaxnum, vexp
 GROUP_ELEMS = 2048  # elements per group of rows (per parallel work item and partial sum)
 # Rows at least this long skip the separate shift: exp(z - m) straight from ``z``, row by row.
 FUSED_MIN_C = 256
-_OPTS = dict(cache=True, nogil=True)
-_SUM_OPTS = dict(cache=True, nogil=True, fastmath={"reassoc"})
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_SUM_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 
 
 @njit(**_OPTS)

@@ -29,6 +29,8 @@ it for a row maximum rely on ``vexp`` to carry a NaN (or the NaN of ``inf - inf`
 sum, which then makes the whole row NaN as BACKENDS.md requires.
 """
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -144,13 +146,156 @@ def _exp32(x):
     return y
 
 
-@overload(vexp, jit_options={"fastmath": {"contract"}}, inline="never")
+@overload(vexp, jit_options={"fastmath": {"contract"}, "error_model": "numpy"}, inline="never")
 def _ol_vexp(x):
     if x == types.float64:
         return _exp64
     if x == types.float32:
         return _exp32
     return None
+
+
+# --- tanh, expm1, log1p ------------------------------------------------------------------------
+# tanh(x) = x + x^3 P(x^2) for |x| < 1/2 (near-minimax, relative error 2.6e-18 / 3.4e-10), else
+# sign(x) (1 - e) / (1 + e) with e = exp(-2|x|) <= exp(-1) (no cancellation).
+_T64 = tuple(np.float64(c) for c in (
+    -0.3333333333333317, 0.13333333333301745, -0.053968253946763925, 0.02186948781094731,
+    -0.008863221432248155, 0.0035919578926377014, -0.0014545137111028432, 0.000583390587901854,
+    -0.00021801114606215648, 5.695320737054475e-05))
+_T32 = tuple(np.float32(c) for c in (
+    -0.3333332703746121, 0.13332971261700835, -0.05390015398307066, 0.021303138646807024,
+    -0.006656859787907422))
+_HALF_64 = np.float64(0.5)
+_HALF_32 = np.float32(0.5)
+_TWO_64 = np.float64(2.0)
+_TWO_32 = np.float32(2.0)
+# expm1(x) = x + x^2 (1/2! + x/3! + ...) (Taylor) for |x| < 0.35, else exp(x) - 1.
+_E64 = tuple(np.float64(1.0 / math.factorial(k)) for k in range(2, 15))  # 1/2! .. 1/14!
+_E32 = tuple(np.float32(1.0 / math.factorial(k)) for k in range(2, 9))  # 1/2! .. 1/8!
+_EM1_CUT_64 = np.float64(0.35)
+_EM1_CUT_32 = np.float32(0.35)
+# log1p(u), 0 <= u <= 1: w = 1 + u = 2^k f with f in [sqrt(1/2), sqrt(2)), k in {0, 1};
+# log1p(u) = k ln2 + 2 atanh((f - 1) / (f + 1)) + (u - (w - 1)) / w (the rounding of w).
+_L64 = tuple(np.float64(1.0 / (2 * k + 1)) for k in range(1, 11))  # 1/3 .. 1/21
+_L32 = tuple(np.float32(1.0 / (2 * k + 1)) for k in range(1, 6))  # 1/3 .. 1/11
+_SQRT2_64 = np.float64(math.sqrt(2.0))
+_SQRT2_32 = np.float32(math.sqrt(2.0))
+_LN2_64 = np.float64(math.log(2.0))
+_LN2_32 = np.float32(math.log(2.0))
+
+
+def vtanh(x):
+    """tanh(x) for a float scalar inside Numba code; vectorises (see the module docstring)."""
+    raise NotImplementedError("vtanh is only callable from Numba-compiled code")
+
+
+def vexpm1(x):
+    """expm1(x) for a float scalar inside Numba code; vectorises."""
+    raise NotImplementedError("vexpm1 is only callable from Numba-compiled code")
+
+
+def vlog1p_unit(x):
+    """log1p(x) for ``0 <= x <= 1`` (or NaN) inside Numba code; vectorises."""
+    raise NotImplementedError("vlog1p_unit is only callable from Numba-compiled code")
+
+
+def _tanh64(x):
+    ax = abs(x)
+    x2 = x * x
+    p = _T64[9]
+    p = p * x2 + _T64[8]
+    p = p * x2 + _T64[7]
+    p = p * x2 + _T64[6]
+    p = p * x2 + _T64[5]
+    p = p * x2 + _T64[4]
+    p = p * x2 + _T64[3]
+    p = p * x2 + _T64[2]
+    p = p * x2 + _T64[1]
+    p = p * x2 + _T64[0]
+    small = x * (_ONE_64 + x2 * p)  # (keeps the sign of -0.0)
+    e = vexp(-_TWO_64 * ax)
+    big = (_ONE_64 - e) / (_ONE_64 + e)
+    big = big if x >= _ZERO_64 else -big
+    return small if ax < _HALF_64 else big
+
+
+def _tanh32(x):
+    ax = abs(x)
+    x2 = x * x
+    p = _T32[4]
+    p = p * x2 + _T32[3]
+    p = p * x2 + _T32[2]
+    p = p * x2 + _T32[1]
+    p = p * x2 + _T32[0]
+    small = x * (_ONE_32 + x2 * p)  # (keeps the sign of -0.0)
+    e = vexp(-_TWO_32 * ax)
+    big = (_ONE_32 - e) / (_ONE_32 + e)
+    big = big if x >= _ZERO_32 else -big
+    return small if ax < _HALF_32 else big
+
+
+def _expm1_64(x):
+    p = _E64[12]
+    for j in range(11, -1, -1):
+        p = p * x + _E64[j]
+    small = x * (_ONE_64 + x * p)  # (keeps the sign of -0.0)
+    big = vexp(x) - _ONE_64
+    return small if abs(x) < _EM1_CUT_64 else big
+
+
+def _expm1_32(x):
+    p = _E32[6]
+    for j in range(5, -1, -1):
+        p = p * x + _E32[j]
+    small = x * (_ONE_32 + x * p)  # (keeps the sign of -0.0)
+    big = vexp(x) - _ONE_32
+    return small if abs(x) < _EM1_CUT_32 else big
+
+
+def _log1p_unit64(x):
+    w = _ONE_64 + x
+    c = (x - (w - _ONE_64)) / w
+    up = w > _SQRT2_64
+    f = w * _HALF_64 if up else w
+    k = _LN2_64 if up else _ZERO_64
+    s = (f - _ONE_64) / (f + _ONE_64)
+    s2 = s * s
+    p = _L64[9]
+    for j in range(8, -1, -1):
+        p = p * s2 + _L64[j]
+    return k + ((s + s) + (s + s) * s2 * p + c)
+
+
+def _log1p_unit32(x):
+    w = _ONE_32 + x
+    c = (x - (w - _ONE_32)) / w
+    up = w > _SQRT2_32
+    f = w * _HALF_32 if up else w
+    k = _LN2_32 if up else _ZERO_32
+    s = (f - _ONE_32) / (f + _ONE_32)
+    s2 = s * s
+    p = _L32[4]
+    for j in range(3, -1, -1):
+        p = p * s2 + _L32[j]
+    return k + ((s + s) + (s + s) * s2 * p + c)
+
+
+def _by_dtype(impl64, impl32):
+    def typer(x):
+        if x == types.float64:
+            return impl64
+        if x == types.float32:
+            return impl32
+        return None
+    return typer
+
+
+overload(vtanh, jit_options={"fastmath": {"contract"}, "error_model": "numpy"}, inline="never")(
+    _by_dtype(_tanh64, _tanh32))
+overload(vexpm1, jit_options={"fastmath": {"contract"}, "error_model": "numpy"}, inline="never")(
+    _by_dtype(_expm1_64, _expm1_32))
+overload(vlog1p_unit, jit_options={"fastmath": {"contract"}, "error_model": "numpy"}, inline="never")(
+    _by_dtype(_log1p_unit64, _log1p_unit32))
 
 
 def _max_intrinsic_name(lty):
