@@ -14,6 +14,7 @@ Two float64 oracles are used:
 import os
 
 import numpy as np
+import pytest
 import scipy.special as sps
 from hypothesis import HealthCheck, settings
 
@@ -31,6 +32,18 @@ def unavailable_reason(name):
     except fc.BackendUnavailableError as exc:
         return str(exc)
     return None
+
+
+def skip_unless_loaded(name):
+    """Skip the test (saying why) if backend ``name`` cannot run here; fail instead if it is listed
+    in FASTNN_TEST_REQUIRE_BACKENDS (comma-separated, e.g. "cython,numba" in CI)."""
+    reason = unavailable_reason(name)
+    if reason is None:
+        return
+    required = {b.strip() for b in os.environ.get("FASTNN_TEST_REQUIRE_BACKENDS", "").split(",")}
+    if name in required:
+        pytest.fail(f"backend {name!r} is required (FASTNN_TEST_REQUIRE_BACKENDS) but: {reason}")
+    pytest.skip(f"backend {name!r} is not available here: {reason}")
 
 
 def loaded_backends():

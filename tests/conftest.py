@@ -8,29 +8,19 @@
 ``rng``      -- a ``numpy.random.Generator`` seeded from the test's node id (reproducible).
 """
 
-import os
 import zlib
 
 import numpy as np
 import pytest
 
 import fastnn_core
-from _kernels_oracle import ALL_BACKENDS, unavailable_reason
-
-
-def _required_backends():
-    raw = os.environ.get("FASTNN_TEST_REQUIRE_BACKENDS", "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
+from _kernels_oracle import ALL_BACKENDS, skip_unless_loaded
 
 
 @pytest.fixture(params=ALL_BACKENDS)
 def backend(request):
     name = request.param
-    reason = unavailable_reason(name)
-    if reason is not None:
-        if name in _required_backends():
-            pytest.fail(f"backend {name!r} is required (FASTNN_TEST_REQUIRE_BACKENDS) but: {reason}")
-        pytest.skip(f"backend {name!r} is not available here: {reason}")
+    skip_unless_loaded(name)
     with fastnn_core.use_backend(name):
         yield name
 

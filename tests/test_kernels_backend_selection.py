@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastnn_core as fc
-from _kernels_oracle import ALL_BACKENDS, loaded_backends
+from _kernels_oracle import ALL_BACKENDS, loaded_backends, skip_unless_loaded
 
 KERNELS = (
     "softmax", "log_softmax", "logsumexp", "ce_hard", "ce_soft", "bce", "sqerr",
@@ -48,12 +48,8 @@ def test_available_backends():
 def test_loaded_backend_implements_every_kernel(name):
     """A backend that loads must provide every kernel of BACKENDS.md; otherwise it is reported
     unavailable (a half-built backend must not be chosen)."""
-    if name not in fc.available_backends():
-        pytest.skip(f"{name} not available here: {fc.backend_error(name)}")
-    try:
-        module = fc.get_kernels(name)
-    except fc.BackendUnavailableError as exc:
-        pytest.skip(f"{name} does not load here: {exc}")
+    skip_unless_loaded(name)
+    module = fc.get_kernels(name)
     missing = [k for k in KERNELS if not callable(getattr(module, k, None))]
     assert not missing, f"backend {name!r} ({module.__name__}) loads but lacks kernels {missing}"
     assert fc.backend_error(name) is None
@@ -164,8 +160,7 @@ CHECK = (
 
 @pytest.mark.parametrize("name", ALL_BACKENDS)
 def test_environment_variable_is_honoured(name):
-    if name not in loaded_backends():
-        pytest.skip(f"{name} does not load here: {fc.backend_error(name)}")
+    skip_unless_loaded(name)
     last, _ = _run_python(CHECK, name)
     assert last.split()[0] == name
     assert last.split()[1] == fc.get_kernels(name).__name__

@@ -1,6 +1,7 @@
 """Thread safety: the same kernels called from 4 Python threads at once (each with its own arrays,
 some sharing one read-only input) give the same results as serial calls."""
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn_core as fc
-from _kernels_oracle import logits, rtol_for
+from _kernels_oracle import logits, rtol_for, skip_unless_loaded
 
 N_THREADS = 4
 ROUNDS = 3
@@ -76,3 +77,56 @@ def test_concurrent_calls_match_serial(backend, dtype, rng, shape, shared):
                     got, want, rtol=tol, atol=tol * np.abs(want).max(),
                     err_msg=f"thread {i}, round {r}, output {k}",
                 )
+
+
+def _limit_threads(backend, n):
+    """A context manager limiting the backend's own worker threads to ``n``."""
+    import contextlib
+
+    if backend == "numba":
+        numba = pytest.importorskip("numba")
+
+        @contextlib.contextmanager
+        def numba_limit():
+            previous = numba.get_num_threads()
+            numba.set_num_threads(n)
+            try:
+                yield
+            finally:
+                numba.set_num_threads(previous)
+
+        return numba_limit()
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return threadpoolctl.threadpool_limits(limits=n)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 CPUs to run kernels in parallel")
+@pytest.mark.parametrize("backend_name", ["cython", "numba"])  # numpy has no threads of its own
+def test_results_do_not_depend_on_the_number_of_threads(backend_name, dtype, rng):
+    """Large inputs run in parallel over rows (OpenMP / Numba prange); one thread gives the same
+    results (only the order of the final sum over rows may differ)."""
+    skip_unless_loaded(backend_name)
+    backend = backend_name
+    n, C = 600, 1000  # 600k elements: above every backend's parallel threshold
+    z = logits(rng, (n, C), dtype)
+    y = rng.integers(0, C, n)
+    t = rng.dirichlet(np.ones(C), n).astype(dtype)
+    sw = rng.uniform(0, 2, n).astype(dtype)
+
+    def run():
+        return [
+            fc.softmax(z), fc.log_softmax(z), fc.logsumexp(z),
+            *fc.cross_entropy_grad(z, y, sample_weight=sw, label_smoothing=0.1),
+            *fc.cross_entropy_grad(z, t, reduction="none"),
+            *fc.binary_cross_entropy_grad(z, t, sample_weight=sw),
+            *fc.squared_error_grad(z, t, activation="softmax", reduction="sum"),
+            fc.activation("softplus", z),
+        ]
+
+    with fc.use_backend(backend):
+        parallel = run()
+        with _limit_threads(backend, 1):
+            serial = run()
+    tol = rtol_for(dtype) * 1e-1
+    for k, (a, b) in enumerate(zip(parallel, serial)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=f"output {k}")
