@@ -1,4 +1,5 @@
-"""Accuracy and vectorisation check of ``vexp``: ``python -m fastnn_core._numba._check_exp``.
+"""Accuracy and vectorisation check of ``vexp`` (and ``vtanh``, ``vexpm1``, ``vlog1p_unit``):
+``python -m fastnn_core._numba._check_exp [--exhaustive]``.
 
 Compares ``vexp`` with NumPy over dense sweeps (float64: against ``np.exp``; float32: against the
 float64 ``np.exp`` rounded to float32, i.e. nearly the correctly rounded result), prints the worst
@@ -6,18 +7,58 @@ error in ulps, the special values, whether the loop uses vector registers, and a
 """
 
 import sys
+import time
 import timeit
 
 import numpy as np
 from numba import njit
 
-from ._vmath import vexp
+from ._vmath import vexp, vexpm1, vlog1p_unit, vtanh
 
 
 @njit(nogil=True)
 def _exp_loop(x, out):
     for i in range(x.shape[0]):
         out[i] = vexp(x[i])
+
+
+@njit(nogil=True)
+def _tanh_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vtanh(x[i])
+
+
+@njit(nogil=True)
+def _expm1_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vexpm1(x[i])
+
+
+@njit(nogil=True)
+def _log1p_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vlog1p_unit(x[i])
+
+
+def check_others():
+    """Worst ulp error of vtanh, vexpm1, vlog1p_unit against NumPy (float64 reference)."""
+    res = {}
+    for dt in (np.float64, np.float32):
+        tiny = np.geomspace(1e-300 if dt == np.float64 else 1e-38, 1.0, 100_001)
+        cases = [
+            ("tanh", _tanh_loop, np.tanh, [np.linspace(-25, 25, 2_000_001), tiny, -tiny]),
+            ("expm1", _expm1_loop, np.expm1, [np.linspace(-50, 20, 2_000_001), tiny, -tiny]),
+            ("log1p on [0, 1]", _log1p_loop, np.log1p, [np.linspace(0, 1, 2_000_001), tiny]),
+        ]
+        for name, loop, ref, parts in cases:
+            x = np.concatenate(parts).astype(dt)
+            y = np.empty_like(x)
+            loop(x, y)
+            res[f"{dt.__name__} {name} max ulp"] = round(float(
+                _ulps(y, ref(x.astype(np.float64)), dt).max()), 2)
+            asm = loop.inspect_asm(loop.signatures[-1])
+            res[f"{dt.__name__} {name} vectorised"] = ("zmm" in asm) or ("ymm" in asm)
+    return res
 
 
 def _ulps(got, want, dtype):
@@ -74,12 +115,14 @@ def check(exhaustive_float32=False):
         xx = np.random.default_rng(0).uniform(-50, 0, 1_000_000).astype(dt)
         oo = np.empty_like(xx)
         _exp_loop(xx, oo)
-        t_nb = min(timeit.repeat(lambda: _exp_loop(xx, oo), number=20, repeat=5)) / 20
-        t_np = min(timeit.repeat(lambda: np.exp(xx, out=oo), number=20, repeat=5)) / 20
+        t_nb = min(timeit.Timer(lambda: _exp_loop(xx, oo), timer=time.thread_time).repeat(5, 20)) / 20
+        t_np = min(timeit.Timer(lambda: np.exp(xx, out=oo), timer=time.thread_time).repeat(5, 20)) / 20
         worst[f"{dt.__name__} 1e6 exps: vexp ms / np.exp ms"] = (round(t_nb * 1e3, 3), round(t_np * 1e3, 3))
     return worst
 
 
 if __name__ == "__main__":
     for key, value in check("--exhaustive" in sys.argv).items():
+        print(f"{key}: {value}")
+    for key, value in check_others().items():
         print(f"{key}: {value}")

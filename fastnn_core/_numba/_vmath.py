@@ -17,11 +17,30 @@ only, so a loop ``for j in range(C): out[j] = vexp(x[j])`` compiles to AVX-512/A
 * ``x`` below the underflow threshold (``-inf`` included) gives exactly ``0``; ``x`` above the
   overflow threshold gives ``+inf``; NaN gives NaN.
 
-Measured accuracy against ``np.exp`` (``python -m fastnn_core._numba._check_exp``):
-float64, 3 000 001 points in ``[-750, 0]`` and 1 000 001 in ``[0, 709.7]``: at most 1 ulp
-(relative error <= 2.3e-16 on normal results; subnormal results within 1 unit of the smallest
-subnormal); float32, every float32 in ``[-104, 88.7]``: at most 1 ulp.
+Measured accuracy (``python -m fastnn_core._numba._check_exp [--exhaustive]``):
+float64 against ``np.exp``, 3 000 001 points in ``[-750, 0]`` and 1 000 001 in ``[0, 709.7]``:
+at most 1 ulp (relative error <= 2.3e-16 on normal results; subnormal results within one unit of
+the smallest subnormal, 5e-324). float32 against the float64 ``np.exp`` rounded to float32, i.e.
+nearly the correctly rounded result, EVERY float32 in ``[-104, 88.72]``: at most 1.03 ulp.
 Exactly ``exp(0) = 1``, ``exp(-inf) = 0``, ``exp(+inf) = inf``, ``exp(nan) = nan``.
+The loop ``for i: out[i] = vexp(x[i])`` compiles to zmm (AVX-512) code with FMAs; 1e6 exps take
+about 0.3 ms (float32) / 0.8 ms (float64), as fast as NumPy's own SIMD ``np.exp`` or faster.
+
+``vtanh``, ``vexpm1``, ``vlog1p_unit`` (same dtype rules, same checks)
+------------------------------------------------------------------------
+* ``vtanh(x)``: ``x (1 + x^2 P(x^2))`` for ``|x| < 1/2`` (near-minimax, fitted like ``vexp``),
+  else ``sign(x) (1 - e) / (1 + e)`` with ``e = vexp(-2|x|)``. Max 3.0 ulp (float64) / 2.0 ulp
+  (float32) against ``np.tanh`` over ``[-25, 25]`` plus ``1e-300..1`` geometrically; the sign of
+  ``-0.0`` is kept; ``tanh(+-inf) = +-1``.
+* ``vexpm1(x)``: Taylor ``x (1 + x P(x))`` for ``|x| < 0.35``, else ``vexp(x) - 1``. Max 4.0 ulp
+  (float64) / 3.4 ulp (float32) over ``[-50, 20]`` and tiny ``|x|``.
+* ``vlog1p_unit(x)`` for ``0 <= x <= 1`` only (its use: ``log1p(exp(-|z|))``):
+  ``w = 1 + x = 2^k f``, ``k in {0, 1}``, ``log1p(x) = k ln2 + 2 atanh((f - 1) / (f + 1)) +
+  (x - (w - 1)) / w``. Max 2.0 ulp (float64) / 2.4 ulp (float32).
+
+All of these are compiled with ``fastmath={"contract"}`` (FMA formation only: it changes no
+inf/NaN semantics) and ``error_model="numpy"`` (a division is a plain division, no zero check
+that would keep the loop scalar).
 
 ``fmaxnum(a, b)`` is ``llvm.maxnum`` (IEEE maxNum: NaN operands are ignored). Unlike
 ``a if a > b else b`` it vectorises as a reduction without any fast-math flag. Kernels that use
