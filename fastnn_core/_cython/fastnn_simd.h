@@ -233,8 +233,12 @@ FNN_INLINE double fnn_hsum16(double *a)
 }
 
 #define FNN_BLOCK 64
+#define FNN_GROUP 2048 /* elements of a group of short rows */
+#ifndef FNN_GROUP_MAX_C
+#define FNN_GROUP_MAX_C 64 /* rows shorter than this take the group path */
+#endif
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
-#define FNN_BLOCK_ROWS(C) ((C) >= 2048 ? 1 : ((2048 / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (2048 / ((C) > 0 ? (C) : 1))))
+#define FNN_BLOCK_ROWS(C) ((C) >= FNN_GROUP ? 1 : ((FNN_GROUP / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (FNN_GROUP / ((C) > 0 ? (C) : 1))))
 
 /* ---- the per-row kernels, written once for float and double ---------------------------- */
 #define FNN_DEFINE_ROWS(T, S, EXP, SEL, LOG1P, EXPM1, TANH, SQRT)                                      \
@@ -356,6 +360,170 @@ FNN_INLINE double fnn_hsum16(double *a)
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
+    /* ---- short rows (C < FNN_GROUP_MAX_C): a group of rows at a time -------------------    \
+     * 1. per row: max, then d = z - m written to e (the output / gradient, or scratch);        \
+     * 2. one flat exp loop over the whole group in place (full vectors: a per-row loop of 10   \
+     *    classes would be 10/16 of a vector plus per-row setup);                                \
+     * 3. per row: the double sum, then the scaling.  Same numbers as the long-row path:         \
+     *    exp is computed from the same T value z - m. */                                        \
+    FNN_INLINE T fnn_rowmax_short_##S(const T *z, ptrdiff_t C)                                   \
+    {                                                                                             \
+        T m = -INFINITY;                                                                          \
+        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+            m = z[c] > m ? z[c] : m;                                                              \
+        return m;                                                                                 \
+    }                                                                                             \
+    FNN_INLINE double fnn_rowsum_short_##S(const T *e, ptrdiff_t C)                              \
+    {                                                                                             \
+        double s = 0.0;                                                                           \
+        FNN_SIMD_SUM(s)                                                                           \
+        for (ptrdiff_t c = 0; c < C; c++)                                                         \
+            s += e[c];                                                                            \
+        return s;                                                                                 \
+    }                                                                                             \
+    FNN_INLINE void fnn_exp_inplace_##S(T *e, ptrdiff_t n)                                       \
+    {                                                                                             \
+        FNN_SIMD                                                                                  \
+        for (ptrdiff_t j = 0; j < n; j++)                                                         \
+            e[j] = EXP(e[j]);                                                                     \
+    }                                                                                             \
+                                                                                                  \
+    FNN_INLINE void fnn_softmax_group_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1,       \
+                                          ptrdiff_t C, int mode)                                 \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            T *eg = mode == 0 ? out + b0 * C : buf;                                               \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *ei = eg + k * C;                                                               \
+                const T m = fnn_rowmax_short_##S(zi, C);                                          \
+                mb[k] = m;                                                                        \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    ei[c] = zi[c] - m;                                                            \
+            }                                                                                     \
+            fnn_exp_inplace_##S(eg, nb * C);                                                      \
+            if (mode == 0) {                                                                      \
+                for (ptrdiff_t k = 0; k < nb; k++) {                                              \
+                    T *ei = eg + k * C;                                                           \
+                    const T inv = (T)(1.0 / fnn_rowsum_short_##S(ei, C));                         \
+                    FNN_SIMD                                                                      \
+                    for (ptrdiff_t c = 0; c < C; c++)                                             \
+                        ei[c] *= inv;                                                             \
+                }                                                                                 \
+                continue;                                                                         \
+            }                                                                                     \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            if (mode == 2) {                                                                      \
+                for (ptrdiff_t k = 0; k < nb; k++)                                                \
+                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
+                continue;                                                                         \
+            }                                                                                     \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *oi = out + (b0 + k) * C;                                                       \
+                const T m = mb[k], ls = (T)lb[k];                                                 \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    oi[c] = (zi[c] - m) - ls;                                                     \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_INLINE double fnn_ce_hard_group_##S(const T *z, T *g, ptrdiff_t i0, ptrdiff_t i1,        \
+                                            ptrdiff_t C, const intptr_t *labels, const T *sw,    \
+                                            const T *w, double W, double eps, double scale,      \
+                                            T *rl)                                               \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK];                      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        const double b = eps / (double)C;                                                         \
+        double total = 0.0;                                                                       \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            T *eg = g ? g + b0 * C : buf;                                                         \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *ei = eg + k * C;                                                               \
+                zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
+                const T m = fnn_rowmax_short_##S(zi, C);                                          \
+                mb[k] = m;                                                                        \
+                double sd = 0.0;                                                                  \
+                if (b != 0.0) {                                                                   \
+                    if (w) {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
+                    } else {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += (double)(zi[c] - m);                                            \
+                    }                                                                             \
+                }                                                                                 \
+                sdb[k] = sd;                                                                      \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    ei[c] = zi[c] - m;                                                            \
+            }                                                                                     \
+            fnn_exp_inplace_##S(eg, nb * C);                                                      \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
+                const double si = sw ? (double)sw[i] : 1.0;                                       \
+                const double wy = w ? (double)w[y] : 1.0;                                         \
+                const double a = (1.0 - eps) * wy;                                                \
+                const double s = sb[k], ls = lb[k];                                               \
+                double L = 0.0;                                                                   \
+                if (a != 0.0)                                                                     \
+                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
+                if (b != 0.0)                                                                     \
+                    L += b * (W * ls - sdb[k]);                                                   \
+                L = si != 0.0 ? si * L : 0.0;                                                     \
+                if (s != s)                                                                       \
+                    L = NAN;                                                                      \
+                if (rl)                                                                           \
+                    rl[i] = (T)L;                                                                 \
+                total += L;                                                                       \
+                if (g) {                                                                          \
+                    T *gi = eg + k * C;                                                           \
+                    const double kk = scale * si, ey = (double)gi[y];                             \
+                    const T A = (T)(kk * (a + b * W) / s);                                        \
+                    const T B = (T)(kk * b);                                                      \
+                    if (B == 0) {                                                                 \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] *= A;                                                           \
+                    } else if (w) {                                                               \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B * w[c];                                         \
+                    } else {                                                                      \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B;                                                \
+                    }                                                                             \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) / s - b * wy));                 \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        return total;                                                                             \
+    }                                                                                             \
+                                                                                                  \
     /* ---- softmax family over rows [i0, i1) of z (n, C) ----                                  \
      * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
      * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
@@ -367,6 +535,10 @@ FNN_INLINE double fnn_hsum16(double *a)
         T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
         double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        if (C < FNN_GROUP_MAX_C) {                                                                \
+            fnn_softmax_group_##S(z, out, i0, i1, C, mode);                                       \
+            return;                                                                               \
+        }                                                                                         \
         if (mode == 0) {                                                                          \
             for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
                 const T *zi = z + i * C;                                                          \
@@ -423,6 +595,8 @@ FNN_INLINE double fnn_hsum16(double *a)
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         const double b = eps / (double)C; /* smoothing weight per w_c */                         \
         double total = 0.0;                                                                       \
+        if (C < FNN_GROUP_MAX_C)                                                                  \
+            return fnn_ce_hard_group_##S(z, g, i0, i1, C, labels, sw, w, W, eps, scale, rl);      \
         for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
             const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
