@@ -21,7 +21,7 @@ from _kernels_oracle import (
     rtol_for,
 )
 
-SHAPES = [(1,), (13,), (1, 1), (7, 5), (64, 129), (2, 3, 4), (100_003,)]
+SHAPES = [(1,), (13,), (1, 1), (7, 5), (64, 129), (2, 3, 4), (100_003,), (300, 1001)]
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

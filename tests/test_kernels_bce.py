@@ -19,7 +19,7 @@ from _kernels_oracle import (
 )
 
 REDUCTIONS = ("mean", "sum", "none")
-SHAPES = [(1,), (7,), (1, 1), (5, 1), (1, 6), (16, 3), (64, 100), (1000,), (300, 257)]
+SHAPES = [(1,), (7,), (1, 1), (5, 1), (1, 6), (16, 3), (64, 100), (1000,), (300, 257), (1000, 200)]
 
 
 def _targets(rng, shape, dtype, kind):

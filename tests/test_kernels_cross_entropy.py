@@ -63,7 +63,7 @@ def test_keyword_combinations(backend, dtype, rng, target, reduction, smoothing,
     _check(dtype, z, y, kw)
 
 
-SHAPES = [(1, 1), (1, 2), (3, 1), (2, 2), (5, 3), (16, 10), (33, 100), (128, 1000), (7, 4099)]
+SHAPES = [(1, 1), (1, 2), (3, 1), (2, 2), (5, 3), (16, 10), (33, 100), (128, 1000), (7, 4099), (20000, 10)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -253,3 +253,38 @@ def test_read_only_inputs(backend, dtype, rng):
     except Exception as exc:
         failures["adam_step (read-only grad)"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     assert not failures, failures
+
+
+IN_PLACE_LARGE = {
+    "softmax": lambda z, y, t, sw, out: fc.softmax(z, out=out),
+    "log_softmax": lambda z, y, t, sw, out: fc.log_softmax(z, out=out),
+    "ce hard": lambda z, y, t, sw, out: fc.cross_entropy_grad(
+        z, y, sample_weight=sw, label_smoothing=0.1, out=out)[1],
+    "ce soft": lambda z, y, t, sw, out: fc.cross_entropy_grad(z, t, reduction="none", out=out)[1],
+    "bce": lambda z, y, t, sw, out: fc.binary_cross_entropy_grad(z, t, sample_weight=sw, out=out)[1],
+    "sqerr identity": lambda z, y, t, sw, out: fc.squared_error_grad(z, t, out=out)[1],
+    "sqerr logistic": lambda z, y, t, sw, out: fc.squared_error_grad(z, t, activation="logistic", out=out)[1],
+    "sqerr softmax": lambda z, y, t, sw, out: fc.squared_error_grad(z, t, activation="softmax", out=out)[1],
+    "activation": lambda z, y, t, sw, out: fc.activation("elu", z, out=out),
+    "activation_grad": lambda z, y, t, sw, out: fc.activation_grad("logistic", t, z, out=out),
+}
+
+
+@pytest.mark.parametrize("what", list(IN_PLACE_LARGE))
+def test_in_place_large(backend, dtype, rng, what):
+    """out= aliasing the input on an array large enough for the parallel paths (600 x 1000)
+    gives what a separate output gives."""
+    n, C = 600, 1000
+    z = logits(rng, (n, C), dtype)
+    y = labels(rng, n, C)
+    t = soft_targets(rng, n, C, dtype)
+    sw = nonneg_weights(rng, n, dtype)
+    call = IN_PLACE_LARGE[what]
+    z0 = z.copy()
+    expected = call(z, y, t, sw, None)
+    assert expected is not z
+    np.testing.assert_array_equal(z, z0)
+    result = call(z, y, t, sw, z)
+    assert result is z
+    tol = rtol_for(dtype)
+    np.testing.assert_allclose(z, expected, rtol=tol, atol=tol * np.abs(expected).max())

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 import fastnn_core as fc
 from _kernels_oracle import HYP, assert_close, expected_softmax_family, logits, rtol_for
 
-SHAPES = [(1, 1), (1, 2), (4, 1), (2, 3), (3, 10), (17, 5), (64, 33), (5, 257), (100, 1000), (3, 4099)]
+SHAPES = [(1, 1), (1, 2), (4, 1), (2, 3), (3, 10), (17, 5), (64, 33), (5, 257), (100, 1000), (3, 4099), (20000, 10)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -21,7 +21,7 @@ from _kernels_oracle import (
 
 ACTS = ("identity", "logistic", "softmax")
 REDUCTIONS = ("mean", "sum", "none")
-SHAPES = [(1, 1), (3, 1), (1, 5), (8, 2), (16, 10), (50, 64), (9, 300)]
+SHAPES = [(1, 1), (3, 1), (1, 5), (8, 2), (16, 10), (50, 64), (9, 300), (700, 200)]
 
 
 @pytest.mark.parametrize("act", ACTS)
