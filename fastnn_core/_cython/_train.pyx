@@ -91,29 +91,29 @@ cdef extern from "_train_small.h" nogil:
     void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
-    void fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
+    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
                                 intp N, float l2, float lr, float mom)
-    void fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+    double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                      intp K, intp N, float l2, float lr, float mom)
-    void fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
+    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
                                  intp N, float l2, float lr_t, double b1, double b2, float eps)
-    void fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+    double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                     intp K, intp N, float l2, float lr, float eps)
-    void fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+    double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                     intp K, intp N, float l2, float lr, double rho, float eps)
-    void fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+    double fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                      intp K, intp N, float l2, float lr, double rho, float eps)
-    void fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
+    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
                                 intp N, double l2, double lr, double mom)
-    void fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0, double *s1,
                                      intp K, intp N, double l2, double lr, double mom)
-    void fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
+    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
                                  intp N, double l2, double lr_t, double b1, double b2, double eps)
-    void fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0, double *s1,
                                     intp K, intp N, double l2, double lr, double eps)
-    void fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0, double *s1,
                                     intp K, intp N, double l2, double lr, double rho, double eps)
-    void fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0, double *s1,
                                      intp K, intp N, double l2, double lr, double rho, double eps)
 
 # Codes shared with fastnn/_native_loop.py (and the numba loop).
@@ -295,43 +295,43 @@ cdef void _opt_step(int kind, floating *p, floating *g, floating *s0, floating *
         _opt_range(kind, p, g, s0, s1, n, h, lr, l2)
 
 
-cdef inline void _rank1(int kind, floating *p, floating *a, floating *d, floating *s0,
-                        floating *s1, intp K, intp N, double *h, double lr,
-                        double l2) noexcept nogil:
+cdef inline double _rank1(int kind, floating *p, floating *a, floating *d, floating *s0,
+                          floating *s1, intp K, intp N, double *h, double lr,
+                          double l2) noexcept nogil:
     """Batch size 1: the fused update of one parameter with the gradient ``outer(a, d)``
-    (``a`` NULL: a bias, gradient ``d``)."""
+    (``a`` NULL: a bias, gradient ``d``); returns the sum of squares of the new values."""
     if floating is float:
         if kind == 0:
             if h[2] != 0.0:
-                fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                return fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
                                           <float>h[1])
             else:
-                fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[1])
+                return fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[1])
         elif kind == 1:
-            fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1], h[2],
+            return fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1], h[2],
                                   <float>h[3])
         elif kind == 2:
-            fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[3])
+            return fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[3])
         elif kind == 3:
-            fnn_train_r1_rmsprop_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
+            return fnn_train_r1_rmsprop_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
                                      <float>h[3])
         else:
-            fnn_train_r1_adadelta_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
+            return fnn_train_r1_adadelta_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
                                       <float>h[3])
     else:
         if kind == 0:
             if h[2] != 0.0:
-                fnn_train_r1_nesterov_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+                return fnn_train_r1_nesterov_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
             else:
-                fnn_train_r1_sgd_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+                return fnn_train_r1_sgd_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
         elif kind == 1:
-            fnn_train_r1_adam_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[2], h[3])
+            return fnn_train_r1_adam_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[2], h[3])
         elif kind == 2:
-            fnn_train_r1_adagrad_f64(p, a, d, s0, s1, K, N, l2, lr, h[3])
+            return fnn_train_r1_adagrad_f64(p, a, d, s0, s1, K, N, l2, lr, h[3])
         elif kind == 3:
-            fnn_train_r1_rmsprop_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+            return fnn_train_r1_rmsprop_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
         else:
-            fnn_train_r1_adadelta_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+            return fnn_train_r1_adadelta_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
 
 
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
@@ -351,7 +351,8 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef void *tb
     cdef double S, scale, total, reg, acc = 0.0, l2, lr = h[0], l2sum
     cdef long long t = t_io[0]
-    cdef int status = 0
+    cdef int status = 0, have_next = 0
+    cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
     if nb == 1:
         # one batch of every row (full batch): the order only permutes the terms of the sums,
@@ -423,12 +424,15 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
                            <floating *>net.D[L - 1], m, N, scale, nt)
         reg = 0.0
         if alpha != 0.0:
-            l2sum = 0.0
-            for l in range(L):
-                if floating is float:
-                    l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-                else:
-                    l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+            if have_next:  # the previous batch's fused update summed the new weights
+                l2sum = l2_next
+            else:
+                l2sum = 0.0
+                for l in range(L):
+                    if floating is float:
+                        l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+                    else:
+                        l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
             reg = 0.5 * alpha * l2sum
         acc += total * scale * S + reg
         if not isfinite(acc):
@@ -439,6 +443,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
         if opt_kind == 1:
             t += 1
             lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+        l2_next = 0.0
 
         # ---- backward
         for l in range(L - 1, -1, -1):
@@ -468,12 +473,14 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
                 _act_grad(hidden_act, a_prev, <floating *>net.D[l - 1], m * K, nt)
             if m == 1:
                 # layer l's gradients are complete (delta_{l-1} used the old W_l): update now
-                _rank1(opt_kind, <floating *>net.P[l], a_prev, Dl, <floating *>net.S0[l],
-                       <floating *>net.S1[l], K, N, h, lr, l2)
+                l2_next += _rank1(opt_kind, <floating *>net.P[l], a_prev, Dl,
+                                  <floating *>net.S0[l], <floating *>net.S1[l], K, N, h, lr, l2)
                 _rank1(opt_kind, <floating *>net.P[L + l], NULL, Dl, <floating *>net.S0[L + l],
                        <floating *>net.S1[L + l], 1, N, h, lr, 0.0)
         if m == 1:
+            have_next = 1
             continue
+        have_next = 0
 
         # ---- optimizer: l2 = alpha / S on weights, 0 on biases
         for i in range(2 * L):

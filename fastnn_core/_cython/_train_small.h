@@ -108,29 +108,47 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
 /* ---- batch size 1: the gradient of a layer is the outer product g = a d^T (bias: g = d), so
  * the optimizer update computes it on the fly instead of writing and re-reading a gradient
  * array.  The element updates are those of fastnn_simd.h (same expressions), with
- * g_eff = g + l2 * p.  (Summing p_new^2 here for the next L2 term was slower: a horizontal
- * reduction per row of 100 costs more than one flat pass over p.)
+ * g_eff = g + l2 * p.  Each returns sum_i p_new_i^2 in double (the next batch's L2 term),
+ * accumulated in FNN_R1_LANES partial sums across rows: a horizontal reduction per row (what
+ * `omp simd reduction` gives) cost more than the update itself at N = 100.
  * p, s0, s1 are (K, N); a is (K,) (NULL: a bias, K = 1, g = d); d is (N,). */
+#define FNN_R1_LANES 8
 #define FNN_RANK1(T, S, NAME, ARGS, PRE, BODY)                                                  \
-    FNN_CLONES void fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
+    FNN_CLONES double fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
                                                 const T *restrict d, T *restrict s0,           \
                                                 T *restrict s1, ptrdiff_t K, ptrdiff_t N,      \
                                                 T l2 ARGS)                                      \
     {                                                                                          \
         PRE                                                                                    \
+        double acc[FNN_R1_LANES] = {0};                                                        \
+        const ptrdiff_t Nv = N - N % FNN_R1_LANES;                                             \
         for (ptrdiff_t k = 0; k < K; k++) {                                                    \
             const T ak = a ? a[k] : (T)1;                                                      \
             T *restrict pk = p + k * N;                                                        \
             T *restrict s0k = s0 + k * N;                                                      \
             T *restrict s1k = s1 ? s1 + k * N : s0k;                                           \
             (void)s1k;                                                                         \
-            FNN_SIMD                                                                           \
-            for (ptrdiff_t j = 0; j < N; j++) {                                                \
+            for (ptrdiff_t j0 = 0; j0 < Nv; j0 += FNN_R1_LANES) {                              \
+                FNN_SIMD                                                                       \
+                for (ptrdiff_t l = 0; l < FNN_R1_LANES; l++) {                                 \
+                    const ptrdiff_t j = j0 + l;                                                \
+                    const T g = ak * d[j];                                                     \
+                    const T ge = g + l2 * pk[j];                                               \
+                    BODY                                                                       \
+                    acc[l] += (double)pk[j] * (double)pk[j];                                   \
+                }                                                                              \
+            }                                                                                  \
+            for (ptrdiff_t j = Nv; j < N; j++) {                                               \
                 const T g = ak * d[j];                                                         \
                 const T ge = g + l2 * pk[j];                                                   \
                 BODY                                                                           \
+                acc[0] += (double)pk[j] * (double)pk[j];                                       \
             }                                                                                  \
         }                                                                                      \
+        double ss = 0.0;                                                                       \
+        for (int l = 0; l < FNN_R1_LANES; l++)                                                 \
+            ss += acc[l];                                                                      \
+        return ss;                                                                             \
     }
 
 #define FNN_DEFINE_RANK1(T, S, SQRT)                                                           \
