@@ -64,13 +64,15 @@ def _rows(dtype, max_abs):
     )
 
 
-@pytest.mark.parametrize("max_abs", [10.0, 1e4], ids=["moderate", "huge"])
+@pytest.mark.parametrize("max_abs", [10.0, 1e4], ids=["moderate", "huge"])  # huge: 1e300 in float64
 @HYP
 @given(data=st.data())
 def test_softmax_properties(backend, dtype, max_abs, data):
     """Rows of softmax sum to 1, entries in [0, 1]; log_softmax <= 0 and consistent with softmax;
     logsumexp >= the row max and equal to z - log_softmax."""
-    z = data.draw(_rows(dtype, max_abs if dtype == np.float64 else min(max_abs, 1e4)))
+    if max_abs > 10 and dtype == np.float64:
+        max_abs = 1e300
+    z = data.draw(_rows(dtype, max_abs))
     tol = rtol_for(dtype)
     p = fc.softmax(z)
     assert np.isfinite(p).all()
