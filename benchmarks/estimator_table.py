@@ -797,7 +797,7 @@ def header_lines(env, argv):
     a = env.args
     lines.append(
         f"Timing: one warm-up epoch excluded, then {a.min_repeats}-{a.max_repeats} interleaved "
-        f"epochs per contender (up to 31 for epochs under 50 ms) (about {a.budget:g} s each), median; one epoch = one "
+        f"epochs per contender (about {a.budget:g} s each; up to 31 for epochs under 50 ms), median; one epoch = one "
         f"`{a.epoch_call}` call, timed "
         + ("from its shuffle to its loss (as inside a long fit: without the per-call input "
            "validation)" if a.timing == "epoch" else "as the whole call")
