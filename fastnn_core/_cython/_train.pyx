@@ -91,30 +91,34 @@ cdef extern from "_train_small.h" nogil:
     void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
-    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
-                                intp N, float l2, float lr, float mom)
+    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                intp K, intp N, float l2, float lr, float mom)
     double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                      intp K, intp N, float l2, float lr, float mom)
-    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1, intp K,
-                                 intp N, float l2, float lr_t, double b1, double b2, float eps)
+    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1,
+                                 intp K, intp N, float l2, float lr_t, double b1, double b2,
+                                 float eps)
     double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                     intp K, intp N, float l2, float lr, float eps)
     double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                     intp K, intp N, float l2, float lr, double rho, float eps)
     double fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *s0, float *s1,
                                      intp K, intp N, float l2, float lr, double rho, float eps)
-    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
-                                intp N, double l2, double lr, double mom)
-    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0, double *s1,
-                                     intp K, intp N, double l2, double lr, double mom)
-    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0, double *s1, intp K,
-                                 intp N, double l2, double lr_t, double b1, double b2, double eps)
-    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0, double *s1,
-                                    intp K, intp N, double l2, double lr, double eps)
-    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0, double *s1,
-                                    intp K, intp N, double l2, double lr, double rho, double eps)
-    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0, double *s1,
-                                     intp K, intp N, double l2, double lr, double rho, double eps)
+    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1,
+                                intp K, intp N, double l2, double lr, double mom)
+    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0,
+                                     double *s1, intp K, intp N, double l2, double lr, double mom)
+    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0,
+                                 double *s1, intp K, intp N, double l2, double lr_t, double b1,
+                                 double b2, double eps)
+    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0,
+                                    double *s1, intp K, intp N, double l2, double lr, double eps)
+    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0,
+                                    double *s1, intp K, intp N, double l2, double lr, double rho,
+                                    double eps)
+    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0,
+                                     double *s1, intp K, intp N, double l2, double lr, double rho,
+                                     double eps)
 
 # Codes shared with fastnn/_native_loop.py (and the numba loop).
 # loss kinds: 0 softmax + cross-entropy on class indices (ce_hard), 1 logistic + binary
@@ -303,21 +307,23 @@ cdef inline double _rank1(int kind, floating *p, floating *a, floating *d, float
     if floating is float:
         if kind == 0:
             if h[2] != 0.0:
-                return fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
-                                          <float>h[1])
+                return fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2,
+                                                 <float>lr, <float>h[1])
             else:
-                return fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[1])
+                return fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                                            <float>h[1])
         elif kind == 1:
-            return fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1], h[2],
-                                  <float>h[3])
+            return fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
+                                         h[2], <float>h[3])
         elif kind == 2:
-            return fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, <float>h[3])
+            return fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                                            <float>h[3])
         elif kind == 3:
             return fnn_train_r1_rmsprop_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
-                                     <float>h[3])
+                                            <float>h[3])
         else:
             return fnn_train_r1_adadelta_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
-                                      <float>h[3])
+                                             <float>h[3])
     else:
         if kind == 0:
             if h[2] != 0.0:
