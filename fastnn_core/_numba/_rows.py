@@ -240,6 +240,24 @@ def ce_hard_rows(z, labels, sw, has_sw, cw, has_cw, W, eps, scale, grad, has_gra
                 t[i - lo] = weighted_sum(ei, zero, cw, has_cw)
     exp_group(z, e, lo, hi, elo, m, fused)
     total = 0.0
+    if not smooth and not has_cw:
+        # the common case inline (no call per row): L = s_i (log s - d_y),
+        # grad = scale s_i (e / s - onehot(y))
+        for i in range(lo, hi):
+            ei = e[i - lo + elo]
+            y = labels[i]
+            si = sw[i] if has_sw else 1.0
+            s = row_sum(ei)
+            L = si * (math.log(s) - d_y[i - lo]) if si != 0.0 else 0.0
+            total += L
+            if has_rl:
+                row_loss[i] = L
+            if has_grad:
+                A = si * scale / s
+                e_y = ei[y]
+                scale_row(ei, cast_to(A, ei))
+                ei[y] = e_y * A - si * scale
+        return total
     for i in range(lo, hi):
         ei = e[i - lo + elo]
         L = _ce_hard_finish(ei, labels[i], sw, has_sw, i, cw, has_cw, W, eps, scale, has_grad,
