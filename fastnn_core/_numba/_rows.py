@@ -11,7 +11,8 @@ elements, at least one row; a group is in L1/L2). For a group:
    the separate shift instead: ``exp(z - m)`` is computed from ``z`` row by row (one pass less);
    both ways give the same numbers;
 3. per row, the float64 sum ``s`` of the exps (``reassoc`` on that sum only), then the scaling
-   and the loss.
+   and the loss (for ``ce_hard`` without smoothing and class weights, the common case, inline;
+   otherwise in ``_ce_hard_finish``).
 
 NaN and ``+inf`` logits reach ``s`` through ``vexp`` (``maxnum`` ignores NaN; ``inf - inf`` is
 NaN), so the whole row comes out NaN; an all ``-inf`` row gives ``-inf - -inf = NaN`` too.
@@ -130,6 +131,10 @@ def prepare_group(z, e, lo, hi, elo, m):
     """
     fused = z.shape[1] >= FUSED_MIN_C
     zero = cast_to(0.0, z)
+    if z.shape[1] == 0:  # empty rows: nothing to read (m is never used)
+        for i in range(lo, hi):
+            m[i - lo] = zero
+        return False
     for i in range(lo, hi):
         zi = z[i]
         mi = row_max(zi)
