@@ -221,15 +221,21 @@ FNN_INLINE double fnn_log_f64(double x)
 
 /* a[0] + ... + a[15] as a tree of vector adds (fixed loops that gcc unrolls and vectorises;
  * a loop over the halving width was compiled to scalar stack traffic) */
-FNN_INLINE double fnn_hsum16(double *a)
+typedef double fnn_v8d __attribute__((vector_size(64)));
+typedef double fnn_v4d __attribute__((vector_size(32)));
+typedef double fnn_v2d __attribute__((vector_size(16)));
+FNN_INLINE double fnn_hsum16(const double *a)
 {
-    for (int j = 0; j < 8; j++)
-        a[j] += a[j + 8];
-    for (int j = 0; j < 4; j++)
-        a[j] += a[j + 4];
-    for (int j = 0; j < 2; j++)
-        a[j] += a[j + 2];
-    return a[0] + a[1];
+    /* gcc vector extensions: lowered to the clone's ISA (one zmm add, one ymm add, ...) */
+    fnn_v8d x, y;
+    memcpy(&x, a, sizeof x);
+    memcpy(&y, a + 8, sizeof y);
+    x += y;
+    fnn_v4d l = __builtin_shufflevector(x, x, 0, 1, 2, 3);
+    l += __builtin_shufflevector(x, x, 4, 5, 6, 7);
+    fnn_v2d q = __builtin_shufflevector(l, l, 0, 1);
+    q += __builtin_shufflevector(l, l, 2, 3);
+    return q[0] + q[1];
 }
 
 #define FNN_BLOCK 64
