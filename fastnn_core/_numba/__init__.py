@@ -12,6 +12,13 @@ least ``PARALLEL["min_elements"]`` elements and Numba's current thread count
 on its first use. The total loss is summed over the same groups of rows in the same order by
 both drivers, so results do not depend on the thread count.
 
+Numerics: sums are accumulated in float64 for both dtypes; no function uses ``fastmath=True``.
+The only fast-math flags are ``reassoc`` on the float64 sum loops (so they vectorise; it changes
+the rounding of a sum, never inf/NaN semantics: ``nnan``/``ninf`` are not set) and ``contract``
+(FMA formation) inside ``_vmath``'s polynomials. The contract's non-finite rules (masked ``-inf``
+classes, NaN/``+inf`` rows entirely NaN, ``+inf`` loss and finite gradient for a masked label)
+are checked against the NumPy reference by the test suite on this backend.
+
 ``_train.train_epoch`` (the native training loop) calls the compiled drivers of ``_rows`` and
 ``_elementwise`` directly: their signatures are an internal API of this package.
 """

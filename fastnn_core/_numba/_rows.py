@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._vmath import cast_like, cast_to, fmaxnum, vexp
+from ._vmath import cast_to, fmaxnum, vexp
 
 GROUP_ELEMS = 2048  # elements per group of rows (per parallel work item and partial sum)
 # Rows at least this long skip the separate shift: exp(z - m) straight from ``z``, row by row.
