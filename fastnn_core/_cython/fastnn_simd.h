@@ -508,7 +508,8 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 if (g) {                                                                          \
                     T *gi = eg + k * C;                                                           \
                     const double kk = scale * si, ey = (double)gi[y];                             \
-                    const T A = (T)(kk * (a + b * W) / s);                                        \
+                    const double inv_s = 1.0 / s;                                                 \
+                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
                     const T B = (T)(kk * b);                                                      \
                     if (B == 0) {                                                                 \
                         FNN_SIMD                                                                  \
@@ -523,7 +524,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                         for (ptrdiff_t c = 0; c < C; c++)                                         \
                             gi[c] = A * gi[c] - B;                                                \
                     }                                                                             \
-                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) / s - b * wy));                 \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
@@ -626,7 +627,8 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 }                                                                                 \
                 sdb[k] = sd;                                                                      \
                 sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
-                eyb[k] = (double)EXP((T)zyb[k] - m);                                              \
+                if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
+                    eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -651,7 +653,8 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 if (g) {                                                                          \
                     T *gi = g + i * C;                                                            \
                     const double kk = scale * si, ey = eyb[k];                                    \
-                    const T A = (T)(kk * (a + b * W) / s);                                        \
+                    const double inv_s = 1.0 / s;                                                 \
+                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
                     const T B = (T)(kk * b);                                                      \
                     const T *tk = tbb[k];                                                         \
                     if (B == 0) {                                                                 \
@@ -680,7 +683,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                     }                                                                             \
                     /* label column: kk (Q p_y - a - b w_y), with Q p_y - a written as          \
                      * (a (e_y - s) + b W e_y) / s so that p_y ~ 1 does not cancel */             \
-                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) / s - b * wy));                 \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
