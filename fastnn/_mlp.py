@@ -46,6 +46,7 @@ from ._progress import Progress
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu", "leaky_relu", "softplus", "elu"}
 _BACKENDS = {"cython", "numba", "numpy"}
+_PARAM_NAMES = {}  # estimator class -> its parameter names (``_get_param_names``)
 
 
 class DivergenceWarning(ConvergenceWarning):
@@ -252,8 +253,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_params(self):
+        # ``get_params(deep=False)`` without re-inspecting ``__init__``'s signature every call
+        # (the parameter names of a class do not change).
+        cls = type(self)
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            names = _PARAM_NAMES[cls] = cls._get_param_names()
         validate_parameter_constraints(
-            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+            self._parameter_constraints, {k: getattr(self, k) for k in names},
+            caller_name=cls.__name__,
         )
 
     def _kernels(self):
@@ -283,6 +291,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     "The number of classes has to be greater than one; got "
                     f"{len(self.classes_)} class"
                 )
+        elif self._fast_class_indices(y, check_all_present=self.warm_start) is not None:
+            pass  # every label of y is in classes_ (and, with warm_start, every class is in y)
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -331,12 +341,59 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         cw_y = cw[np.searchsorted(self.classes_, y)].astype(X.dtype)
         return cw_y if sample_weight is None else sample_weight * cw_y
 
-    def _training_targets(self, y, dtype):
-        """What the loss kernels take: class indices (softmax + log_loss) or a float matrix."""
-        Y = self._label_binarizer.transform(y)
-        if sp.issparse(Y):
-            Y = Y.toarray()
+    def _fast_class_indices(self, y, check_all_present=False):
+        """Column of each label of ``y`` in ``classes_`` (intp), or None when the fast path does
+        not apply and ``LabelBinarizer.transform`` must be used.
+
+        The fast path: 1-D ``y`` of the same numeric dtype as ``classes_``, a binary or multiclass
+        binarizer with the default 0/1 dense output, and every label of ``y`` in ``classes_``
+        (with ``check_all_present``, also every class in ``y``). There
+        ``LabelBinarizer.transform(y)`` is the one-hot matrix of these indices (its last column
+        for binary), which is what :meth:`_training_targets` builds from them, without the
+        target-type checks that already ran on ``y`` in :meth:`_validate_input`."""
+        lb = getattr(self, "_label_binarizer", None)
+        classes = getattr(self, "classes_", None)
+        if (lb is None or classes is None or lb.y_type_ not in ("binary", "multiclass")
+                or lb.sparse_output or lb.neg_label != 0 or lb.pos_label != 1
+                or not isinstance(y, np.ndarray) or y.ndim != 1
+                or not isinstance(classes, np.ndarray) or classes.ndim != 1
+                or y.dtype != classes.dtype or y.dtype.kind not in "iub"
+                or not np.array_equal(classes, lb.classes_)):
+            return None
+        K = classes.shape[0]
+        if K < 2 or y.shape[0] == 0 or np.any(classes[1:] <= classes[:-1]):
+            return None
+        idx = np.searchsorted(classes, y)
+        np.minimum(idx, K - 1, out=idx)
+        if not np.array_equal(classes[idx], y):
+            return None
+        if check_all_present and np.count_nonzero(np.bincount(idx, minlength=K)) != K:
+            return None
+        return idx.astype(np.intp, copy=False)
+
+    def _binarized(self, y):
+        """``(Y, class indices or None)``: ``LabelBinarizer.transform(y)`` (dense), computed once
+        per fit call, from the class indices when :meth:`_fast_class_indices` applies."""
+        idx = self._fast_class_indices(y)
+        if idx is None:
+            Y = self._label_binarizer.transform(y)
+            if sp.issparse(Y):
+                Y = Y.toarray()
+            return Y, None
+        K = self.classes_.shape[0]
+        Y = np.zeros((idx.shape[0], K), dtype=np.int64)
+        Y[np.arange(idx.shape[0]), idx] = 1
+        if self._label_binarizer.y_type_ == "binary":
+            Y = Y[:, -1:]
+        return Y, idx
+
+    def _training_targets(self, y, dtype, binarized=None):
+        """What the loss kernels take: class indices (softmax + log_loss) or a float matrix.
+        ``binarized``: the ``(Y, idx)`` of :meth:`_binarized` when already computed."""
+        Y, idx = self._binarized(y) if binarized is None else binarized
         if self.out_activation_ == "softmax" and self.loss == "log_loss":
+            if idx is not None:
+                return Y, np.ascontiguousarray(idx, dtype=np.intp)
             return Y, np.ascontiguousarray(np.argmax(Y, axis=1), dtype=np.intp)
         return Y, np.ascontiguousarray(Y, dtype=dtype)
 
@@ -386,8 +443,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if sw is not None:
             sw = np.ascontiguousarray(sw, dtype=dtype)
 
-        Y = self._label_binarizer.transform(y)
-        n_outputs = Y.shape[1]
+        binarized = self._binarized(y)
+        n_outputs = binarized[0].shape[1]
         layer_units = [X.shape[1]] + hidden_layer_sizes + [n_outputs]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -395,9 +452,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_outputs_ = n_outputs
 
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, sw, layer_units, kernels)
+            self._fit_lbfgs(X, y, sw, layer_units, kernels, binarized)
         else:
-            self._fit_stochastic(X, y, sw, layer_units, incremental, kernels)
+            self._fit_stochastic(X, y, sw, layer_units, incremental, kernels, binarized)
         return self
 
     def _check_divergence(self, value, params):
@@ -412,9 +469,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             stacklevel=3,
         )
 
-    def _fit_lbfgs(self, X, y, sw, layer_units, kernels):
+    def _fit_lbfgs(self, X, y, sw, layer_units, kernels, binarized=None):
         dtype = self.coefs_[0].dtype
-        _, target = self._training_targets(y, dtype)
+        _, target = self._training_targets(y, dtype, binarized)
         n = X.shape[0]
         S = float(n) if sw is None else float(sw.sum(dtype=np.float64))
         if S <= 0:
@@ -475,14 +532,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             rho=self.rho,
         )
 
-    def _fit_stochastic(self, X, y, sw, layer_units, incremental, kernels):
+    def _fit_stochastic(self, X, y, sw, layer_units, incremental, kernels, binarized=None):
         dtype = self.coefs_[0].dtype
         params = self.coefs_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer(params)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        Y, target = self._training_targets(y, dtype)
+        Y, target = self._training_targets(y, dtype, binarized)
 
         early_stopping = self.early_stopping
         n_all = X.shape[0]
