@@ -298,8 +298,8 @@ def test_native_is_default_and_param_validated():
 
 @pytest.mark.parametrize("backend", NATIVE_BACKENDS)
 def test_larger_problem_threads_match_reference(backend):
-    """A batch big enough for the threaded elementwise paths (>= 32768 elements)."""
-    X, y = make_classification(n_samples=700, n_features=20, n_informative=10, n_classes=4,
+    """A batch big enough for the threaded elementwise paths (>= 131072 elements)."""
+    X, y = make_classification(n_samples=2500, n_features=20, n_informative=10, n_classes=4,
                                random_state=0)
     a, b = _fit_pair(X, y, 2, hidden_layer_sizes=(64,), solver="adam", batch_size="full",
                      backend=backend)

@@ -74,10 +74,10 @@ cdef extern from "fastnn_simd.h" nogil:
     int fnn_exp_array_f32(const float *x, float *y, intp n, int isa)
     int fnn_exp_array_f64(const double *x, double *y, intp n, int isa)
 
-#: Arrays with fewer elements than this run on one thread (measured: below ~32k elements the
-#: cost of waking an OpenMP team is larger than the gain).
+#: Arrays with fewer elements than this run on one thread: below it, waking an OpenMP team costs
+#: about as much as it saves on an idle machine, and far more on a busy one (same as Numba's).
 cdef enum:
-    PARALLEL_MIN = 32768
+    PARALLEL_MIN = 131072
 PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 
 OPENMP = bool(FASTNN_OPENMP)

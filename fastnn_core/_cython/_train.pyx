@@ -128,7 +128,7 @@ cdef extern from "_train_small.h" nogil:
 
 #: Arrays with fewer elements run their elementwise / row kernels on one thread.
 cdef enum:
-    PARALLEL_MIN = 32768
+    PARALLEL_MIN = 131072
 PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 
 
