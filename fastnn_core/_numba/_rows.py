@@ -29,6 +29,7 @@ Few distinct compiled functions on purpose (first-call compile time): one ``vexp
 import math
 
 import numpy as np
+from llvmlite import binding as _llvm
 from numba import njit, prange
 
 from ._vmath import cast_to, fmaxnum, vexp
@@ -49,12 +50,58 @@ def group_rows(C):
 # ----------------------------------------------------------------------------------------------
 # one-row helpers
 @njit(**_OPTS)
-def row_max(zi):
-    """max of a non-empty row, NaNs ignored (``maxnum``); vectorises."""
+def _row_max_reduce(zi):
+    """max of a non-empty row, NaNs ignored (``maxnum``); LLVM >= 20 vectorises this reduction
+    without fast-math flags."""
     m = zi[0]
     for j in range(1, zi.shape[0]):
         m = fmaxnum(m, zi[j])
     return m
+
+
+@njit(**_OPTS)
+def _row_max_lanes(zi):
+    """The same maximum with 16 explicit partial maxima, for older LLVM (Numba < 0.62), which
+    keeps the plain reduction scalar (4x faster there; 8x slower than the reduction on LLVM 22).
+    ``maxnum`` is exact, so the result is the same number either way."""
+    n = zi.shape[0]
+    m = zi[0]
+    if n < 64:
+        for j in range(1, n):
+            m = fmaxnum(m, zi[j])
+        return m
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m
+    m8 = m9 = m10 = m11 = m12 = m13 = m14 = m15 = m
+    j = 0
+    while j + 16 <= n:
+        m0 = fmaxnum(m0, zi[j])
+        m1 = fmaxnum(m1, zi[j + 1])
+        m2 = fmaxnum(m2, zi[j + 2])
+        m3 = fmaxnum(m3, zi[j + 3])
+        m4 = fmaxnum(m4, zi[j + 4])
+        m5 = fmaxnum(m5, zi[j + 5])
+        m6 = fmaxnum(m6, zi[j + 6])
+        m7 = fmaxnum(m7, zi[j + 7])
+        m8 = fmaxnum(m8, zi[j + 8])
+        m9 = fmaxnum(m9, zi[j + 9])
+        m10 = fmaxnum(m10, zi[j + 10])
+        m11 = fmaxnum(m11, zi[j + 11])
+        m12 = fmaxnum(m12, zi[j + 12])
+        m13 = fmaxnum(m13, zi[j + 13])
+        m14 = fmaxnum(m14, zi[j + 14])
+        m15 = fmaxnum(m15, zi[j + 15])
+        j += 16
+    for k in range(j, n):
+        m0 = fmaxnum(m0, zi[k])
+    m0 = fmaxnum(fmaxnum(fmaxnum(m0, m1), fmaxnum(m2, m3)),
+                 fmaxnum(fmaxnum(m4, m5), fmaxnum(m6, m7)))
+    m8 = fmaxnum(fmaxnum(fmaxnum(m8, m9), fmaxnum(m10, m11)),
+                 fmaxnum(fmaxnum(m12, m13), fmaxnum(m14, m15)))
+    return fmaxnum(m0, m8)
+
+
+# max of a non-empty row, NaNs ignored (``maxnum``), vectorised on either LLVM
+row_max = _row_max_reduce if _llvm.llvm_version_info >= (20,) else _row_max_lanes
 
 
 # Loops that read one array and write another at the same index (``out`` may be ``z``) come as
