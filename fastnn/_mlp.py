@@ -281,8 +281,25 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+        first = (not hasattr(self, "classes_")) or (not self.warm_start and not incremental)
+        idx = None if first else self._fast_class_indices(y, check_all_present=self.warm_start)
+        if idx is None:
+            check_classification_targets(y)
+        else:
+            # y is 1-D integer labels, all in classes_: check_classification_targets would find
+            # it 'binary' or 'multiclass' and only warn about too many distinct labels.
+            n = y.shape[0]
+            if n > 20 and self.classes_.shape[0] > round(0.5 * n):
+                n_unique = np.count_nonzero(np.bincount(idx, minlength=self.classes_.shape[0]))
+                if n_unique > 2 and n_unique > round(0.5 * n):
+                    warnings.warn(
+                        "The number of unique classes is greater than 50% of the number "
+                        "of samples. `y` could represent a regression problem, not a "
+                        "classification problem.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+        if first:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
@@ -291,7 +308,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     "The number of classes has to be greater than one; got "
                     f"{len(self.classes_)} class"
                 )
-        elif self._fast_class_indices(y, check_all_present=self.warm_start) is not None:
+        elif idx is not None:
             pass  # every label of y is in classes_ (and, with warm_start, every class is in y)
         else:
             classes = unique_labels(y)
