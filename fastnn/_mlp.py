@@ -93,7 +93,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int, default=200
         Epochs of the stochastic solvers, iterations of lbfgs.
     shuffle : bool, default=True
-        Shuffle the samples every epoch (stochastic solvers).
+        Shuffle the samples every epoch (stochastic solvers). Not done when one batch holds
+        every sample (``batch_size="full"`` or larger than the data): the gradient of the whole
+        set does not depend on the order of its rows, and gathering them in a new order would
+        copy ``X`` every epoch for nothing but a different rounding of the sums.
     random_state : int, RandomState instance or None, default=None
         Initial weights, the early-stopping split, and the shuffles.
     tol : float, default=1e-4
@@ -596,6 +599,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if S_total <= 0:
             raise ValueError("The sum of the sample weights is zero: there is nothing to fit.")
 
+        shuffle = self.shuffle and batch_size < n_samples
         net = Network(layer_units, batch_size, dtype, self.activation, self.out_activation_,
                       self.loss, kernels)
         ctx = _EpochContext(self, net, kernels, X_train, target_train, sw_train, batch_size,
@@ -616,7 +620,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                if self.shuffle:
+                if shuffle:
                     # One permutation per epoch, drawn exactly as sklearn.utils.shuffle does.
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
@@ -624,7 +628,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 prev, cur = cur, prev
                 for c, p in zip(cur, params):
                     np.copyto(c, p)
-                order = sample_idx if self.shuffle else None
+                order = sample_idx if shuffle else None
                 if native is not None:
                     loss = native.run(order)
                 else:
