@@ -135,18 +135,31 @@ def test_metadata():
 
 
 def test_import_fastnn_is_lazy():
-    """``import fastnn`` imports neither Numba nor any optional heavy dependency, compiles nothing."""
+    """``import fastnn`` imports neither Numba nor scikit-learn nor any optional heavy dependency
+    and compiles nothing; ``fastnn.MLPClassifier`` loads the estimator (and scikit-learn)."""
     result = _run(
         """
         import sys, json
         import fastnn
-        heavy = [m for m in ("numba", "llvmlite", "torch", "matplotlib", "tqdm", "fastnn_core._numba")
+        heavy = [m for m in ("numba", "llvmlite", "torch", "matplotlib", "tqdm", "sklearn",
+                             "fastnn._mlp", "fastnn_core._numba")
                  if m in sys.modules]
-        print(json.dumps(heavy))
+        est = fastnn.MLPClassifier
+        print(json.dumps([heavy, est.__module__, "sklearn" in sys.modules,
+                          "MLPClassifier" in dir(fastnn)]))
         """,
         env=_clean_env(),
     )
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    heavy, module, sklearn_loaded, listed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    assert module == "fastnn._mlp" and sklearn_loaded and listed
+
+
+def test_unknown_attribute_of_fastnn_raises_attribute_error():
+    import fastnn
+
+    with pytest.raises(AttributeError, match="no attribute 'MLPRegressor'"):
+        fastnn.MLPRegressor
 
 
 def test_numba_backend_imports_numba_only_on_first_use():
