@@ -22,15 +22,6 @@ The native loop needs dense input and the ``cython`` or ``numba`` backend; spars
 import numpy as np
 import scipy.sparse as sp
 
-try:
-    # Load the compiled loop (and with it the OpenMP runtime) when fastnn is imported, not
-    # lazily at the first fit: threadpoolctl only limits the libraries already loaded when a
-    # ``threadpool_limits`` block starts, so ``with threadpool_limits(1): est.fit(...)`` in a
-    # fresh process would otherwise leave OpenMP unlimited.
-    import fastnn_core._cython._train  # noqa: F401
-except ImportError:  # the cython backend is not built: numba or the Python loop
-    pass
-
 ACTIVATION_CODES = {
     "identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softplus": 5, "elu": 6,
 }
