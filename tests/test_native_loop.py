@@ -96,6 +96,42 @@ def test_activations_losses_targets_match_reference(backend, dtype, activation, 
         _assert_same(a, b, RTOL[dtype])
 
 
+def _chunk_rows():
+    if "cython" not in fastnn_core.available_backends():
+        return 1024
+    from fastnn_core._cython._train import BATCH_CHUNK_ROWS
+
+    return BATCH_CHUNK_ROWS
+
+
+@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(
+    "target, params",
+    [("multiclass", dict(solver="adam", activation="relu")),
+     ("multilabel", dict(solver="sgd", activation="tanh", loss="squared_error")),
+     ("binary", dict(solver="rmsprop", activation="logistic"))],
+    ids=["adam-softmax", "sgd-multilabel-sqerr", "rmsprop-binary"],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batches_larger_than_a_chunk_match_reference(backend, dtype, target, params, threads):
+    """On one thread the cython loop runs batches of more than BATCH_CHUNK_ROWS rows chunk by
+    chunk (weight gradients summed over the chunks): full batch and a batch size over the
+    chunk, both with a ragged last chunk, and sample weights."""
+    from threadpoolctl import threadpool_limits
+
+    chunk = _chunk_rows()
+    n = 2 * chunk + 37
+    X, y = _data(target, n=n, d=5, seed=4, dtype=dtype)
+    sw = np.random.RandomState(5).uniform(0.2, 2.0, size=n)
+    for batch_size in ("full", chunk + 300):
+        with threadpool_limits(threads):
+            a, b = _fit_pair(X, y, 3, sample_weight=sw, hidden_layer_sizes=(9, 4),
+                             batch_size=batch_size, backend=backend, alpha=1e-3,
+                             learning_rate_init=0.01, **params)
+        _assert_same(a, b, RTOL[dtype])
+
+
 @pytest.mark.parametrize("backend", NATIVE_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("batch_size", [1, 13, "full"], ids=["bs1", "ragged", "full"])
