@@ -31,11 +31,17 @@ class BlasFloor:
     X : (n, d) array, the training data (its dtype is the dtype of every product)
     layer_sizes : sequence of int, ``[d, h1, ..., C]``
     batch_size : int, or "full"
+    chunk_rows : int or None
+        Run the products of a batch of more rows than this chunk by chunk, the weight
+        gradients summed over the chunks by a GEMM with beta = 1, as fastnn's native loop does
+        on one thread (``fastnn_core._cython._train.BATCH_CHUNK_ROWS``): the products that loop
+        runs, cheaper than whole-batch products whose operands do not fit in cache.
     """
 
-    def __init__(self, X, layer_sizes, batch_size, seed=0):
+    def __init__(self, X, layer_sizes, batch_size, seed=0, chunk_rows=None):
         X = np.ascontiguousarray(X)
         self.X = X
+        self.chunk_rows = chunk_rows
         n = X.shape[0]
         self.n = n
         self.batch_size = n if batch_size == "full" else int(min(batch_size, n))
@@ -54,6 +60,9 @@ class BlasFloor:
         self.A = [None] + [np.empty((B, s), dtype=dtype) for s in sizes[1:]]
         self.D = [None] + [np.ones((B, s), dtype=dtype) * 1e-3 for s in sizes[1:]]
         self.n_layers = len(self.W)
+        from scipy.linalg import blas
+
+        self._gemm = blas.sgemm if dtype == np.float32 else blas.dgemm
 
     def gemm_count_per_batch(self):
         return 3 * self.n_layers - 1
@@ -67,7 +76,7 @@ class BlasFloor:
         total -= 2 * self.n * a * b  # no delta for the input layer
         return total
 
-    def _batch(self, xb, m):
+    def _batch(self, xb, m, accumulate=False):
         dot = np.dot
         A, D, W, G = self.A, self.D, self.W, self.G
         L = self.n_layers
@@ -79,20 +88,29 @@ class BlasFloor:
         for l in range(L, 0, -1):
             d = D[l] if m == D[l].shape[0] else D[l][:m]
             a_prev = xb if l == 1 else (A[l - 1] if m == A[l - 1].shape[0] else A[l - 1][:m])
-            dot(a_prev.T, d, out=G[l - 1])
+            if accumulate:  # row-major G += A^T D is column-major G^T += D^T A
+                self._gemm(1.0, d.T, a_prev.T, beta=1.0, c=G[l - 1].T, trans_b=True,
+                           overwrite_c=True)
+            else:
+                dot(a_prev.T, d, out=G[l - 1])
             if l > 1:
                 dprev = D[l - 1] if m == D[l - 1].shape[0] else D[l - 1][:m]
                 dot(d, W[l - 1].T, out=dprev)
 
     def epoch(self):
-        X, B, n = self.X, self.batch_size, self.n
+        X, B, n, c = self.X, self.batch_size, self.n, self.chunk_rows
         for start in range(0, n, B):
             stop = min(start + B, n)
-            self._batch(X[start:stop], stop - start)
+            if c is None or stop - start <= c:
+                self._batch(X[start:stop], stop - start)
+                continue
+            for c0 in range(start, stop, c):
+                c1 = min(c0 + c, stop)
+                self._batch(X[c0:c1], c1 - c0, accumulate=c0 > start)
         return None
 
 
-def floor_epoch_fn(X, layer_sizes, batch_size, seed=0):
+def floor_epoch_fn(X, layer_sizes, batch_size, seed=0, chunk_rows=None):
     """Return a zero-argument callable that runs the floor of one epoch."""
-    f = BlasFloor(X, layer_sizes, batch_size, seed=seed)
+    f = BlasFloor(X, layer_sizes, batch_size, seed=seed, chunk_rows=chunk_rows)
     return f.epoch
