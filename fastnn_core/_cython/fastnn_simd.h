@@ -10,9 +10,12 @@
  *   - the per-row loops (row max, exp-and-sum into the output buffer, scale / subtract) are C
  *     functions whose reductions carry `#pragma omp simd reduction(...)` (enabled by
  *     -fopenmp-simd, no OpenMP runtime needed);
- *   - every row function is compiled for several ISAs with GCC function multiversioning
- *     (target_clones: x86-64-v4 = AVX-512, x86-64-v3 = AVX2+FMA, default = SSE2) and picked once
- *     at load time by an ifunc resolver.  Other compilers / platforms get plain functions.
+ *   - every row function is compiled for several ISAs (x86-64-v4 = AVX-512, x86-64-v3 =
+ *     AVX2+FMA, default = SSE2): most with GCC function multiversioning (target_clones, picked
+ *     at load time by an ifunc resolver), the softmax / hard-label cross-entropy row ranges as
+ *     explicit per-ISA copies dispatched on fnn_isa() (forced by tests with fnn_set_isa), whose
+ *     AVX-512 copy has an explicit register path for float rows of <= 128 classes.  Other
+ *     compilers / platforms get plain functions.
  *
  * Threading is NOT done here: the Cython callers run rows in parallel with prange.
  *
@@ -136,14 +139,15 @@ static FNN_UNUSED const char *fnn_simd_info(void)
  * has none) and its integer value is read straight from the bits.  2^n is built from the
  * exponent bits.
  *
- * Domain and accuracy (checked against numpy.exp over dense sweeps of [-750, 0]):
+ * Domain and accuracy (tests/test_kernels_isa.py: 2 million points against a long double exp):
  *   - x <= 0 (what softmax needs: z - max(z)), x = -inf, NaN.  Also right for 0 < x <= 88
  *     (float) / 0 < x <= 709 (double), but no kernel relies on that.
  *   - results that would be subnormal are flushed to +0: x < ln(FLT_MIN) = -87.3365 (float),
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
- *   - float: degree-6 near-minimax polynomial, max error ~1 ulp; double: degree-13 Taylor
- *     (Horner), ~1 ulp.
+ *   - float: degree-6 near-minimax polynomial, max error 1.05 ulp; double: degree-13 Taylor
+ *     (Horner), 0.86 ulp.  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
+ *     no FMA and rounds every Horner step twice: 1.33 ulp (float), 1.14 ulp (double).
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
  * expressions is not if-converted under gcc's default -ftrapping-math (it will not execute a
@@ -865,9 +869,8 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
      * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
      * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
      * (a libm log per row costs as much as the rest of a 10-class row). */                      \
-    ATTR static void fnn_softmax_rows_##S##_##ISA(const T *z, T *out, ptrdiff_t i0,           \
-                                                  ptrdiff_t i1,                             \
-                                         ptrdiff_t C, int mode)                                  \
+    ATTR static void fnn_softmax_rows_##S##_##ISA(const T *z, T *out, ptrdiff_t i0,               \
+                                                  ptrdiff_t i1, ptrdiff_t C, int mode)            \
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
         T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
@@ -921,11 +924,11 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
      * Per row: read z[y]; pass 1 max; (smoothing only: sum w_c (z_c - m)); pass 2 e = exp(z-m)  \
      * into g and its sum; then, for a block of rows, one vector log; pass 3 g = A e - B w and   \
      * the label column. No n x C temporary. */                                                  \
-    ATTR static double fnn_ce_hard_rows_##S##_##ISA(const T *z, T *g, ptrdiff_t i0,           \
-                                                    ptrdiff_t i1,                           \
-                                           ptrdiff_t C, const intptr_t *labels, const T *sw,     \
-                                           const T *w, double W, double eps, double scale,       \
-                                           T *rl)                                                \
+    ATTR static double fnn_ce_hard_rows_##S##_##ISA(const T *z, T *g, ptrdiff_t i0,               \
+                                                    ptrdiff_t i1, ptrdiff_t C,                    \
+                                                    const intptr_t *labels, const T *sw,          \
+                                                    const T *w, double W, double eps,             \
+                                                    double scale, T *rl)                          \
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
         double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK], eyb[FNN_BLOCK];      \
