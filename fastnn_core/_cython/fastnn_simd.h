@@ -448,7 +448,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
-                const T m = fnn_rowmax_##S(zi, C);                                          \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 FNN_SIMD                                                                          \
                 for (ptrdiff_t c = 0; c < C; c++)                                                 \
@@ -504,7 +504,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
                 zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
-                const T m = fnn_rowmax_##S(zi, C);                                          \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 double sd = 0.0;                                                                  \
                 if (b != 0.0) {                                                                   \
