@@ -441,11 +441,19 @@ def adadelta(p, g, acc_g, acc_dx, double lr, double rho, double eps, double l2):
 
 
 # --------------------------------------------------------------------------------------------
-# test hook: the vectorised exp compiled for one named ISA
+# test hooks: force an ISA, and the vectorised exp compiled for one named ISA
+
+def _set_isa(int level):
+    """Run this module's softmax family and hard-label cross-entropy with the code built for
+    ``level`` (0 default/SSE2, 1 x86-64-v3, 2 x86-64-v4) from now on, for tests. Returns the
+    previous level, or -1 (nothing changed) when this CPU or build cannot run ``level``."""
+    return fnn_set_isa(level)
+
 
 def _exp(x, out, int isa=0):
     """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
-    1 x86-64-v3, 2 x86-64-v4). Returns False when that variant is unavailable here."""
+    1 x86-64-v3, 2 x86-64-v4, 3 the explicit AVX-512 exp of the float short-row path).
+    Returns False when that variant is unavailable here."""
     cdef const float[::1] xf
     cdef const double[::1] xd
     cdef float[::1] of

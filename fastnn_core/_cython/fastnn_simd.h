@@ -10,9 +10,12 @@
  *   - the per-row loops (row max, exp-and-sum into the output buffer, scale / subtract) are C
  *     functions whose reductions carry `#pragma omp simd reduction(...)` (enabled by
  *     -fopenmp-simd, no OpenMP runtime needed);
- *   - every row function is compiled for several ISAs with GCC function multiversioning
- *     (target_clones: x86-64-v4 = AVX-512, x86-64-v3 = AVX2+FMA, default = SSE2) and picked once
- *     at load time by an ifunc resolver.  Other compilers / platforms get plain functions.
+ *   - every row function is compiled for several ISAs (x86-64-v4 = AVX-512, x86-64-v3 =
+ *     AVX2+FMA, default = SSE2): most with GCC function multiversioning (target_clones, picked
+ *     at load time by an ifunc resolver), the softmax / hard-label cross-entropy row ranges as
+ *     explicit per-ISA copies dispatched on fnn_isa() (forced by tests with fnn_set_isa), whose
+ *     AVX-512 copy has an explicit register path for float rows of <= 128 classes.  Other
+ *     compilers / platforms get plain functions.
  *
  * Threading is NOT done here: the Cython callers run rows in parallel with prange.
  *
@@ -70,18 +73,61 @@ static inline int fnn_max_threads(void)
 #endif
 }
 
-static __attribute__((unused)) const char *fnn_simd_info(void)
+/* ---- ISA levels: 0 default (SSE2), 1 x86-64-v3 (AVX2+FMA), 2 x86-64-v4 (AVX-512) ---------
+ * Most functions are target_clones picked by the loader.  The softmax / hard-label
+ * cross-entropy row ranges are instead built once per level with explicit target attributes
+ * and dispatched on fnn_isa(), so that tests can force a level (fnn_set_isa) and the AVX-512
+ * copy can take an explicit short-row path. */
+#define FNN_UNUSED __attribute__((unused))
+#if FNN_HAVE_CLONES
+#define FNN_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#define FNN_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+#endif
+
+/* the best level this CPU (and this build) runs */
+static FNN_UNUSED int fnn_isa_supported(void)
 {
 #if FNN_HAVE_CLONES
     __builtin_cpu_init();
     if (__builtin_cpu_supports("x86-64-v4"))
-        return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
-               "running x86-64-v4";
+        return 2;
     if (__builtin_cpu_supports("x86-64-v3"))
-        return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
-               "running x86-64-v3";
-    return "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
-           "running default";
+        return 1;
+#endif
+    return 0;
+}
+
+static int fnn_isa_level = -1; /* per extension module; -1 until first use */
+static inline int fnn_isa(void)
+{
+    if (fnn_isa_level < 0)
+        fnn_isa_level = fnn_isa_supported();
+    return fnn_isa_level;
+}
+
+/* Run this module's softmax / cross-entropy row ranges at `level` from now on: returns the
+ * previous level, or -1 (and changes nothing) when this CPU or build cannot run it. */
+static FNN_UNUSED int fnn_set_isa(int level)
+{
+    const int previous = fnn_isa();
+    if (level < 0 || level > fnn_isa_supported())
+        return -1;
+    fnn_isa_level = level;
+    return previous;
+}
+
+static FNN_UNUSED const char *fnn_simd_info(void)
+{
+#if FNN_HAVE_CLONES
+    static const char *running[] = {
+        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "running default",
+        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "running x86-64-v3",
+        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "running x86-64-v4",
+    };
+    return running[fnn_isa_supported()];
 #else
     return "no run-time dispatch (single build for the compiler's baseline ISA)";
 #endif
@@ -93,14 +139,15 @@ static __attribute__((unused)) const char *fnn_simd_info(void)
  * has none) and its integer value is read straight from the bits.  2^n is built from the
  * exponent bits.
  *
- * Domain and accuracy (checked against numpy.exp over dense sweeps of [-750, 0]):
+ * Domain and accuracy (tests/test_kernels_isa.py: 2 million points against a long double exp):
  *   - x <= 0 (what softmax needs: z - max(z)), x = -inf, NaN.  Also right for 0 < x <= 88
  *     (float) / 0 < x <= 709 (double), but no kernel relies on that.
  *   - results that would be subnormal are flushed to +0: x < ln(FLT_MIN) = -87.3365 (float),
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
- *   - float: degree-6 near-minimax polynomial, max error ~1 ulp; double: degree-13 Taylor
- *     (Horner), ~1 ulp.
+ *   - float: degree-6 near-minimax polynomial, max error 1.05 ulp; double: degree-13 Taylor
+ *     (Horner), 0.86 ulp.  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
+ *     no FMA and rounds every Horner step twice: 1.33 ulp (float), 1.14 ulp (double).
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
  * expressions is not if-converted under gcc's default -ftrapping-math (it will not execute a
@@ -367,18 +414,12 @@ FNN_INLINE double fnn_hsum16(const double *a)
     }                                                                                             \
                                                                                                   \
     /* ---- short rows (C < FNN_GROUP_MAX_C): a group of rows at a time -------------------    \
-     * 1. per row: max, then d = z - m written to e (the output / gradient, or scratch);        \
+     * 1. per row: max (the masked vector of fnn_rowmax: a scalar loop's serial max chain cost    \
+     *    ~10% at 10 double classes), then d = z - m written to e (output / gradient / scratch); \
      * 2. one flat exp loop over the whole group in place (full vectors: a per-row loop of 10   \
      *    classes would be 10/16 of a vector plus per-row setup);                                \
      * 3. per row: the double sum, then the scaling.  Same numbers as the long-row path:         \
      *    exp is computed from the same T value z - m. */                                        \
-    FNN_INLINE T fnn_rowmax_short_##S(const T *z, ptrdiff_t C)                                   \
-    {                                                                                             \
-        T m = -INFINITY;                                                                          \
-        for (ptrdiff_t c = 0; c < C; c++)                                                         \
-            m = z[c] > m ? z[c] : m;                                                              \
-        return m;                                                                                 \
-    }                                                                                             \
     FNN_INLINE double fnn_rowsum_short_##S(const T *e, ptrdiff_t C)                              \
     {                                                                                             \
         double s = 0.0;                                                                           \
@@ -407,7 +448,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
-                const T m = fnn_rowmax_short_##S(zi, C);                                          \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 FNN_SIMD                                                                          \
                 for (ptrdiff_t c = 0; c < C; c++)                                                 \
@@ -463,7 +504,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
                 zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
-                const T m = fnn_rowmax_short_##S(zi, C);                                          \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 double sd = 0.0;                                                                  \
                 if (b != 0.0) {                                                                   \
@@ -524,165 +565,6 @@ FNN_INLINE double fnn_hsum16(const double *a)
                         for (ptrdiff_t c = 0; c < C; c++)                                         \
                             gi[c] = A * gi[c] - B;                                                \
                     }                                                                             \
-                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        return total;                                                                             \
-    }                                                                                             \
-                                                                                                  \
-    /* ---- softmax family over rows [i0, i1) of z (n, C) ----                                  \
-     * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
-     * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
-     * (a libm log per row costs as much as the rest of a 10-class row). */                      \
-    FNN_CLONES void fnn_softmax_rows_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1,         \
-                                         ptrdiff_t C, int mode)                                  \
-    {                                                                                             \
-        T mb[FNN_BLOCK];                                                                          \
-        T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
-        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
-        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
-        if (C < FNN_GROUP_MAX_C) {                                                                \
-            fnn_softmax_group_##S(z, out, i0, i1, C, mode);                                       \
-            return;                                                                               \
-        }                                                                                         \
-        if (mode == 0) {                                                                          \
-            for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
-                const T *zi = z + i * C;                                                          \
-                T *oi = out + i * C;                                                              \
-                T m = fnn_rowmax_##S(zi, C);                                                      \
-                double s = fnn_expsum_##S(zi, oi, C, m, tb);                                      \
-                fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
-            }                                                                                     \
-            return;                                                                               \
-        }                                                                                         \
-        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
-            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                mb[k] = fnn_rowmax_##S(zi, C);                                                    \
-                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k], NULL);                                       \
-            }                                                                                     \
-            FNN_SIMD                                                                              \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                lb[k] = fnn_log_f64(sb[k]);                                                       \
-            if (mode == 2) {                                                                      \
-                for (ptrdiff_t k = 0; k < nb; k++)                                                \
-                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
-                continue;                                                                         \
-            }                                                                                     \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *oi = out + (b0 + k) * C;                                                       \
-                const T m = mb[k], ls = (T)lb[k];                                                 \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    oi[c] = (zi[c] - m) - ls;                                                     \
-            }                                                                                     \
-        }                                                                                         \
-    }                                                                                             \
-                                                                                                  \
-    /* ---- cross-entropy with hard labels over rows [i0, i1); returns sum of the row losses.   \
-     * q_c = s_i ((1-eps) w_y [c==y] + eps/C w_c); L_i = sum_c q_c (lse - z_c) (terms with       \
-     * q_c = 0 add 0; a NaN / +inf logit or an all -inf row makes L_i NaN);                      \
-     * g = scale (Q p - q) when g != NULL (g may be z); rl[i] = L_i when rl != NULL.             \
-     * sw, w may be NULL (all ones); W = sum_c w_c (C when w is NULL).                           \
-     * Per row: read z[y]; pass 1 max; (smoothing only: sum w_c (z_c - m)); pass 2 e = exp(z-m)  \
-     * into g and its sum; then, for a block of rows, one vector log; pass 3 g = A e - B w and   \
-     * the label column. No n x C temporary. */                                                  \
-    FNN_CLONES double fnn_ce_hard_rows_##S(const T *z, T *g, ptrdiff_t i0, ptrdiff_t i1,         \
-                                           ptrdiff_t C, const intptr_t *labels, const T *sw,     \
-                                           const T *w, double W, double eps, double scale,       \
-                                           T *rl)                                                \
-    {                                                                                             \
-        T mb[FNN_BLOCK];                                                                          \
-        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK], eyb[FNN_BLOCK];      \
-        T tbb[FNN_BLOCK][FNN_TAIL] __attribute__((aligned(64)));                                  \
-        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
-        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
-        const double b = eps / (double)C; /* smoothing weight per w_c */                         \
-        double total = 0.0;                                                                       \
-        if (C < FNN_GROUP_MAX_C)                                                                  \
-            return fnn_ce_hard_group_##S(z, g, i0, i1, C, labels, sw, w, W, eps, scale, rl);      \
-        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
-            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *gi = g ? g + (b0 + k) * C : NULL;                                              \
-                const ptrdiff_t y = labels[b0 + k];                                               \
-                zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
-                mb[k] = m;                                                                        \
-                double sd = 0.0;                                                                  \
-                if (b != 0.0) {                                                                   \
-                    if (w) {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
-                    } else {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += (double)(zi[c] - m);                                            \
-                    }                                                                             \
-                }                                                                                 \
-                sdb[k] = sd;                                                                      \
-                sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
-                if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
-                    eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
-            }                                                                                     \
-            FNN_SIMD                                                                              \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                lb[k] = fnn_log_f64(sb[k]);                                                       \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
-                const double si = sw ? (double)sw[i] : 1.0;                                       \
-                const double wy = w ? (double)w[y] : 1.0;                                         \
-                const double a = (1.0 - eps) * wy; /* label coefficient */                       \
-                const double s = sb[k], ls = lb[k];                                               \
-                double L = 0.0;                                                                   \
-                if (a != 0.0)                                                                     \
-                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
-                if (b != 0.0)                                                                     \
-                    L += b * (W * ls - sdb[k]);                                                   \
-                L = si != 0.0 ? si * L : 0.0;                                                     \
-                if (s != s) /* a NaN / +inf logit, or an all -inf row */                          \
-                    L = NAN;                                                                      \
-                if (rl)                                                                           \
-                    rl[i] = (T)L;                                                                 \
-                total += L;                                                                       \
-                if (g) {                                                                          \
-                    T *gi = g + i * C;                                                            \
-                    const double kk = scale * si, ey = eyb[k];                                    \
-                    const double inv_s = 1.0 / s;                                                 \
-                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
-                    const T B = (T)(kk * b);                                                      \
-                    const T *tk = tbb[k];                                                         \
-                    if (B == 0) {                                                                 \
-                        fnn_scale_tail_##S(gi, C, A, tk);                                         \
-                    } else {                                                                      \
-                        if (w) {                                                                  \
-                            FNN_SIMD                                                              \
-                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
-                                gi[c] = A * gi[c] - B * w[c];                                     \
-                        } else {                                                                  \
-                            FNN_SIMD                                                              \
-                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
-                                gi[c] = A * gi[c] - B;                                            \
-                        }                                                                         \
-                        if (r) {                                                                  \
-                            T *gt = gi + Cv;                                                      \
-                            const T *wt = w ? w + Cv : NULL;                                      \
-                            FNN_SIMD                                                              \
-                            for (int j = 0; j < FNN_TAIL; j++) {                                  \
-                                T wj = wt ? (j < r ? wt[j] : (T)0) : (T)1;                        \
-                                T v = A * tk[j] - B * wj;                                         \
-                                if (j < r)                                                        \
-                                    gt[j] = v;                                                    \
-                            }                                                                     \
-                        }                                                                         \
-                    }                                                                             \
-                    /* label column: kk (Q p_y - a - b w_y), with Q p_y - a written as          \
-                     * (a (e_y - s) + b W e_y) / s so that p_y ~ 1 does not cancel */             \
                     gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
                 }                                                                                 \
             }                                                                                     \
@@ -978,55 +860,478 @@ FNN_INLINE double fnn_hsum16(const double *a)
 FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
 
-/* ---- exp over an array for one named ISA, so that tests can compare the variants ---------
- * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4.  Returns -1 when that variant is not built
- * here or this CPU cannot run it, else 0. */
+/* ---- the softmax / hard-label cross-entropy row ranges, one copy per ISA -----------------
+ * Built per ISA with explicit target attributes (not target_clones) so that the ISA can be
+ * forced for tests (fnn_set_isa) and the AVX-512 copy can take the explicit short-row path of
+ * fastnn_simd_v4.h. */
+#define FNN_DEFINE_ROW_RANGES(T, S, ISA, ATTR)                                                   \
+    /* ---- softmax family over rows [i0, i1) of z (n, C) ----                                  \
+     * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
+     * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
+     * (a libm log per row costs as much as the rest of a 10-class row). */                      \
+    ATTR static void fnn_softmax_rows_##S##_##ISA(const T *z, T *out, ptrdiff_t i0,               \
+                                                  ptrdiff_t i1, ptrdiff_t C, int mode)            \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        if (C < FNN_GROUP_MAX_C) {                                                                \
+            fnn_softmax_group_##S(z, out, i0, i1, C, mode);                                       \
+            return;                                                                               \
+        }                                                                                         \
+        if (mode == 0) {                                                                          \
+            for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
+                const T *zi = z + i * C;                                                          \
+                T *oi = out + i * C;                                                              \
+                T m = fnn_rowmax_##S(zi, C);                                                      \
+                double s = fnn_expsum_##S(zi, oi, C, m, tb);                                      \
+                fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
+            }                                                                                     \
+            return;                                                                               \
+        }                                                                                         \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                mb[k] = fnn_rowmax_##S(zi, C);                                                    \
+                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k], NULL);                                       \
+            }                                                                                     \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            if (mode == 2) {                                                                      \
+                for (ptrdiff_t k = 0; k < nb; k++)                                                \
+                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
+                continue;                                                                         \
+            }                                                                                     \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *oi = out + (b0 + k) * C;                                                       \
+                const T m = mb[k], ls = (T)lb[k];                                                 \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    oi[c] = (zi[c] - m) - ls;                                                     \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    /* ---- cross-entropy with hard labels over rows [i0, i1); returns sum of the row losses.   \
+     * q_c = s_i ((1-eps) w_y [c==y] + eps/C w_c); L_i = sum_c q_c (lse - z_c) (terms with       \
+     * q_c = 0 add 0; a NaN / +inf logit or an all -inf row makes L_i NaN);                      \
+     * g = scale (Q p - q) when g != NULL (g may be z); rl[i] = L_i when rl != NULL.             \
+     * sw, w may be NULL (all ones); W = sum_c w_c (C when w is NULL).                           \
+     * Per row: read z[y]; pass 1 max; (smoothing only: sum w_c (z_c - m)); pass 2 e = exp(z-m)  \
+     * into g and its sum; then, for a block of rows, one vector log; pass 3 g = A e - B w and   \
+     * the label column. No n x C temporary. */                                                  \
+    ATTR static double fnn_ce_hard_rows_##S##_##ISA(const T *z, T *g, ptrdiff_t i0,               \
+                                                    ptrdiff_t i1, ptrdiff_t C,                    \
+                                                    const intptr_t *labels, const T *sw,          \
+                                                    const T *w, double W, double eps,             \
+                                                    double scale, T *rl)                          \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK], eyb[FNN_BLOCK];      \
+        T tbb[FNN_BLOCK][FNN_TAIL] __attribute__((aligned(64)));                                  \
+        const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        const double b = eps / (double)C; /* smoothing weight per w_c */                         \
+        double total = 0.0;                                                                       \
+        if (C < FNN_GROUP_MAX_C)                                                                  \
+            return fnn_ce_hard_group_##S(z, g, i0, i1, C, labels, sw, w, W, eps, scale, rl);      \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *gi = g ? g + (b0 + k) * C : NULL;                                              \
+                const ptrdiff_t y = labels[b0 + k];                                               \
+                zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
+                mb[k] = m;                                                                        \
+                double sd = 0.0;                                                                  \
+                if (b != 0.0) {                                                                   \
+                    if (w) {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
+                    } else {                                                                      \
+                        FNN_SIMD_SUM(sd)                                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            sd += (double)(zi[c] - m);                                            \
+                    }                                                                             \
+                }                                                                                 \
+                sdb[k] = sd;                                                                      \
+                sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
+                if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
+                    eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
+            }                                                                                     \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
+                const double si = sw ? (double)sw[i] : 1.0;                                       \
+                const double wy = w ? (double)w[y] : 1.0;                                         \
+                const double a = (1.0 - eps) * wy; /* label coefficient */                       \
+                const double s = sb[k], ls = lb[k];                                               \
+                double L = 0.0;                                                                   \
+                if (a != 0.0)                                                                     \
+                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
+                if (b != 0.0)                                                                     \
+                    L += b * (W * ls - sdb[k]);                                                   \
+                L = si != 0.0 ? si * L : 0.0;                                                     \
+                if (s != s) /* a NaN / +inf logit, or an all -inf row */                          \
+                    L = NAN;                                                                      \
+                if (rl)                                                                           \
+                    rl[i] = (T)L;                                                                 \
+                total += L;                                                                       \
+                if (g) {                                                                          \
+                    T *gi = g + i * C;                                                            \
+                    const double kk = scale * si, ey = eyb[k];                                    \
+                    const double inv_s = 1.0 / s;                                                 \
+                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
+                    const T B = (T)(kk * b);                                                      \
+                    const T *tk = tbb[k];                                                         \
+                    if (B == 0) {                                                                 \
+                        fnn_scale_tail_##S(gi, C, A, tk);                                         \
+                    } else {                                                                      \
+                        if (w) {                                                                  \
+                            FNN_SIMD                                                              \
+                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
+                                gi[c] = A * gi[c] - B * w[c];                                     \
+                        } else {                                                                  \
+                            FNN_SIMD                                                              \
+                            for (ptrdiff_t c = 0; c < Cv; c++)                                    \
+                                gi[c] = A * gi[c] - B;                                            \
+                        }                                                                         \
+                        if (r) {                                                                  \
+                            T *gt = gi + Cv;                                                      \
+                            const T *wt = w ? w + Cv : NULL;                                      \
+                            FNN_SIMD                                                              \
+                            for (int j = 0; j < FNN_TAIL; j++) {                                  \
+                                T wj = wt ? (j < r ? wt[j] : (T)0) : (T)1;                        \
+                                T v = A * tk[j] - B * wj;                                         \
+                                if (j < r)                                                        \
+                                    gt[j] = v;                                                    \
+                            }                                                                     \
+                        }                                                                         \
+                    }                                                                             \
+                    /* label column: kk (Q p_y - a - b w_y), with Q p_y - a written as          \
+                     * (a (e_y - s) + b W e_y) / s so that p_y ~ 1 does not cancel */             \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        return total;                                                                             \
+    }                                                                                             \
+
 #if FNN_HAVE_CLONES
-#define FNN_EXP_VARIANT(T, S, ISA, TARGET)                                                      \
-    __attribute__((target(TARGET))) static void fnn_exp_array_##S##_##ISA(const T *x, T *y,    \
-                                                                          ptrdiff_t n)        \
-    {                                                                                           \
-        FNN_SIMD                                                                                \
-        for (ptrdiff_t i = 0; i < n; i++)                                                       \
-            y[i] = fnn_exp_##S(x[i]);                                                           \
+FNN_DEFINE_ROW_RANGES(float, f32, v4, FNN_TARGET_V4)
+FNN_DEFINE_ROW_RANGES(float, f32, v3, FNN_TARGET_V3)
+FNN_DEFINE_ROW_RANGES(double, f64, v4, FNN_TARGET_V4)
+FNN_DEFINE_ROW_RANGES(double, f64, v3, FNN_TARGET_V3)
+#endif
+FNN_DEFINE_ROW_RANGES(float, f32, base, )
+FNN_DEFINE_ROW_RANGES(double, f64, base, )
+
+/* ---- AVX-512 short rows (C <= 128), softmax and plain hard-label cross-entropy ------------
+ * The row is loaded once into registers (the last vector masked, padding -inf), and max, exp,
+ * sum and scale all work on those registers: no pass re-reads the row and there is no tail
+ * buffer.  The generic loops cost about as much again as the exp itself at C = 10..100: a row
+ * is only a few vectors, so their per-pass setup, masked tails and reductions dominate.
+ * fnn_v4_exp_* do fnn_exp_*'s operations in the same order (the same results). */
+#if FNN_HAVE_CLONES
+#include <immintrin.h>
+#define FNN_V4_MAX_C 128
+#define FNN_V4_PAIR(nv) ((nv) < 8)
+
+FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)FNN_LOG2E), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.3841759646311402e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.375782519578934e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16681133210659e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666412353515625e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i eb = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127 - 0x4b400000)), 23);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
+    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(eb));
+}
+
+/* sum of e[0 .. nv) in double: pairs of float vectors are added in float first (one rounding,
+ * as in fnn_expsum) */
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_sum_f32(const __m512 *e, const int nv)
+{
+    __m512d acc = _mm512_setzero_pd();
+    for (int k = 0; k < nv; k += 2) {
+        const __m512 p = k + 1 < nv ? _mm512_add_ps(e[k], e[k + 1]) : e[k];
+        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
+                                     _mm512_castps_pd(p), 1))));
     }
-FNN_EXP_VARIANT(float, f32, v4, "arch=x86-64-v4")
-FNN_EXP_VARIANT(float, f32, v3, "arch=x86-64-v3")
-FNN_EXP_VARIANT(double, f64, v4, "arch=x86-64-v4")
-FNN_EXP_VARIANT(double, f64, v3, "arch=x86-64-v3")
+    return _mm512_reduce_add_pd(acc);
+}
+/* nv (vectors per row) is a constant at every call (fnn_v4_*_f32 switch on it), so the row
+ * arrays live in registers.
+ * Rows z + p C, p < P: e[p][0 .. nv) = exp(z - m[p]), m[p] = max, s[p] = the double sum.
+ * P = 2 rows at a time give the out-of-order core two independent chains (max, exp, sum,
+ * reciprocal): one row alone is latency-bound.  Not at 8 vectors a row, where two rows no
+ * longer fit in the 32 registers (128 classes: 0.24 ms paired, 0.21 ms not, 4096 rows). */
+FNN_TARGET_V4 FNN_INLINE void fnn_v4_rows_f32(const float *z, ptrdiff_t C, const int P,
+                                              __m512 e[][FNN_V4_MAX_C / 16], const int nv,
+                                              __mmask16 tm, float *m, double *s)
+{
+    __m512 mv[2];
+    for (int p = 0; p < P; p++) {
+        const float *zp = z + p * C;
+        for (int k = 0; k < nv - 1; k++)
+            e[p][k] = _mm512_loadu_ps(zp + 16 * k);
+        e[p][nv - 1] = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tm, zp + 16 * (nv - 1));
+        __m512 mx = e[p][0];
+        for (int k = 1; k < nv; k++)
+            mx = _mm512_max_ps(mx, e[p][k]);
+        m[p] = _mm512_reduce_max_ps(mx);
+        mv[p] = _mm512_set1_ps(m[p]);
+    }
+    for (int k = 0; k < nv; k++)
+        for (int p = 0; p < P; p++)
+            e[p][k] = fnn_v4_exp_f32(_mm512_sub_ps(e[p][k], mv[p]));
+    for (int p = 0; p < P; p++)
+        s[p] = fnn_v4_sum_f32(e[p], nv);
+}
+
+/* out = e * a; eb (when not NULL) gets e itself (full vectors, for the label column) */
+FNN_TARGET_V4 FNN_INLINE void fnn_v4_store_f32(float *out, const __m512 *e, const int nv,
+                                               __mmask16 tm, float a, float *eb)
+{
+    const __m512 av = _mm512_set1_ps(a);
+    for (int k = 0; k < nv - 1; k++)
+        _mm512_storeu_ps(out + 16 * k, _mm512_mul_ps(e[k], av));
+    _mm512_mask_storeu_ps(out + 16 * (nv - 1), tm, _mm512_mul_ps(e[nv - 1], av));
+    if (eb)
+        for (int k = 0; k < nv; k++)
+            _mm512_store_ps(eb + 16 * k, e[k]);
+}
+
+/* softmax of the P rows at z into out */
+FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_some_f32(const float *z, float *out, ptrdiff_t C,
+                                                      const int P, const int nv, __mmask16 tm)
+{
+    __m512 e[2][FNN_V4_MAX_C / 16];
+    float m[2];
+    double s[2];
+    fnn_v4_rows_f32(z, C, P, e, nv, tm, m, s);
+    for (int p = 0; p < P; p++)
+        fnn_v4_store_f32(out + p * C, e[p], nv, tm, (float)(1.0 / s[p]), NULL);
+}
+
+FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_nv_f32(const float *z, float *out, ptrdiff_t i0,
+                                                    ptrdiff_t i1, ptrdiff_t C, const int nv)
+{
+    const __mmask16 tm = (__mmask16)((1u << (C - 16 * (nv - 1))) - 1u);
+    ptrdiff_t i = i0;
+    if (FNN_V4_PAIR(nv))
+        for (; i + 1 < i1; i += 2)
+            fnn_v4_softmax_some_f32(z + i * C, out + i * C, C, 2, nv, tm);
+    for (; i < i1; i++)
+        fnn_v4_softmax_some_f32(z + i * C, out + i * C, C, 1, nv, tm);
+}
+
+/* cross-entropy rows i .. i + P: m, s and z_y to mb, sb, zyb [k .. k + P), the gradient to g */
+FNN_TARGET_V4 FNN_INLINE void fnn_v4_ce_some_f32(const float *z, float *g, ptrdiff_t i,
+                                                 ptrdiff_t k, ptrdiff_t C, const int P,
+                                                 const int nv, __mmask16 tm,
+                                                 const intptr_t *labels, const float *sw,
+                                                 double scale, float *mb, double *sb,
+                                                 double *zyb)
+{
+    __m512 e[2][FNN_V4_MAX_C / 16];
+    float eb[FNN_V4_MAX_C] __attribute__((aligned(64)));
+    for (int p = 0; p < P; p++) /* before g (maybe z) is written */
+        zyb[k + p] = (double)z[(i + p) * C + labels[i + p]];
+    fnn_v4_rows_f32(z + i * C, C, P, e, nv, tm, mb + k, sb + k);
+    for (int p = 0; g && p < P; p++) {
+        const ptrdiff_t y = labels[i + p];
+        const double s = sb[k + p], inv_s = 1.0 / s;
+        const double kk = scale * (sw ? (double)sw[i + p] : 1.0);
+        float *gi = g + (i + p) * C;
+        fnn_v4_store_f32(gi, e[p], nv, tm, (float)(kk * inv_s), eb);
+        gi[y] = (float)(kk * (((double)eb[y] - s) * inv_s));
+    }
+}
+
+/* fnn_ce_hard_rows without class weights and smoothing (a = 1, b = 0): same formulas */
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_ce_nv_f32(const float *z, float *g, ptrdiff_t i0,
+                                                 ptrdiff_t i1, ptrdiff_t C,
+                                                 const intptr_t *labels, const float *sw,
+                                                 double scale, float *rl, const int nv)
+{
+    const __mmask16 tm = (__mmask16)((1u << (C - 16 * (nv - 1))) - 1u);
+    float mb[FNN_BLOCK];
+    double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK];
+    double total = 0.0;
+    for (ptrdiff_t b0 = i0; b0 < i1; b0 += FNN_BLOCK) {
+        const ptrdiff_t nb = b0 + FNN_BLOCK < i1 ? FNN_BLOCK : i1 - b0;
+        ptrdiff_t k = 0;
+        if (FNN_V4_PAIR(nv))
+            for (; k + 1 < nb; k += 2)
+                fnn_v4_ce_some_f32(z, g, b0 + k, k, C, 2, nv, tm, labels, sw, scale, mb, sb, zyb);
+        for (; k < nb; k++)
+            fnn_v4_ce_some_f32(z, g, b0 + k, k, C, 1, nv, tm, labels, sw, scale, mb, sb, zyb);
+        FNN_SIMD
+        for (ptrdiff_t k = 0; k < nb; k++)
+            lb[k] = fnn_log_f64(sb[k]);
+        for (ptrdiff_t k = 0; k < nb; k++) {
+            const ptrdiff_t i = b0 + k;
+            const double si = sw ? (double)sw[i] : 1.0;
+            double L = lb[k] - (zyb[k] - (double)mb[k]);
+            L = si != 0.0 ? si * L : 0.0;
+            if (sb[k] != sb[k])
+                L = NAN;
+            if (rl)
+                rl[i] = (float)L;
+            total += L;
+        }
+    }
+    return total;
+}
+
+/* the switch that makes nv a constant */
+#define FNN_NV_CASES(CALL)                                                                      \
+    case 1: CALL(1);                                                                            \
+    case 2: CALL(2);                                                                            \
+    case 3: CALL(3);                                                                            \
+    case 4: CALL(4);                                                                            \
+    case 5: CALL(5);                                                                            \
+    case 6: CALL(6);                                                                            \
+    case 7: CALL(7);                                                                            \
+    default: CALL(8);
+#define FNN_V4_SOFTMAX_CALL(N) fnn_v4_softmax_nv_f32(z, out, i0, i1, C, N); return
+#define FNN_V4_CE_CALL(N) return fnn_v4_ce_nv_f32(z, g, i0, i1, C, labels, sw, scale, rl, N)
+FNN_TARGET_V4 static void fnn_v4_softmax_f32(const float *z, float *out, ptrdiff_t i0,
+                                             ptrdiff_t i1, ptrdiff_t C)
+{
+    switch ((C + 15) / 16) {
+        FNN_NV_CASES(FNN_V4_SOFTMAX_CALL)
+    }
+}
+FNN_TARGET_V4 static double fnn_v4_ce_f32(const float *z, float *g, ptrdiff_t i0, ptrdiff_t i1,
+                                          ptrdiff_t C, const intptr_t *labels, const float *sw,
+                                          double scale, float *rl)
+{
+    switch ((C + 15) / 16) {
+        FNN_NV_CASES(FNN_V4_CE_CALL)
+    }
+}
 #endif
 
-#define FNN_EXP_DISPATCH(T, S)                                                                  \
-    static void fnn_exp_array_##S##_base(const T *x, T *y, ptrdiff_t n)                         \
+#if FNN_HAVE_CLONES
+#define FNN_ISA_SWITCH(CALL_V4, CALL_V3)                                                         \
+    switch (fnn_isa()) {                                                                        \
+    case 2:                                                                                     \
+        CALL_V4;                                                                                \
+    case 1:                                                                                     \
+        CALL_V3;                                                                                \
+    default:                                                                                    \
+        break;                                                                                  \
+    }
+#else
+#define FNN_ISA_SWITCH(CALL_V4, CALL_V3)
+#endif
+/* float rows of up to FNN_V4_MAX_C classes take the AVX-512 register path (plain softmax,
+ * cross-entropy without class weights or smoothing); for double it was no faster (the exp
+ * dominates, and 10 doubles fill 2 vectors where the group path packs them) */
+#define FNN_V4_SHORT_SOFTMAX_f32                                                                \
+    if (mode == 0 && C <= FNN_V4_MAX_C) {                                                       \
+        fnn_v4_softmax_f32(z, out, i0, i1, C);                                                  \
+        return;                                                                                 \
+    }
+#define FNN_V4_SHORT_CE_f32                                                                     \
+    if (C <= FNN_V4_MAX_C && !w && eps == 0.0)                                                  \
+        return fnn_v4_ce_f32(z, g, i0, i1, C, labels, sw, scale, rl);
+#define FNN_V4_SHORT_SOFTMAX_f64
+#define FNN_V4_SHORT_CE_f64
+#define FNN_DEFINE_ROW_DISPATCH(T, S)                                                           \
+    static FNN_UNUSED void fnn_softmax_rows_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1, \
+                                                ptrdiff_t C, int mode)                          \
+    {                                                                                           \
+        FNN_ISA_SWITCH(FNN_V4_SHORT_SOFTMAX_##S fnn_softmax_rows_##S##_v4(z, out, i0, i1, C, mode); \
+                       return,                                                                  \
+                       fnn_softmax_rows_##S##_v3(z, out, i0, i1, C, mode); return)              \
+        fnn_softmax_rows_##S##_base(z, out, i0, i1, C, mode);                                   \
+    }                                                                                           \
+    static FNN_UNUSED double fnn_ce_hard_rows_##S(const T *z, T *g, ptrdiff_t i0, ptrdiff_t i1, \
+                                                  ptrdiff_t C, const intptr_t *labels,          \
+                                                  const T *sw, const T *w, double W,            \
+                                                  double eps, double scale, T *rl)              \
+    {                                                                                           \
+        FNN_ISA_SWITCH(FNN_V4_SHORT_CE_##S return fnn_ce_hard_rows_##S##_v4(z, g, i0, i1, C, labels, sw, w, W, eps, \
+                                                        scale, rl),                             \
+                       return fnn_ce_hard_rows_##S##_v3(z, g, i0, i1, C, labels, sw, w, W, eps, \
+                                                        scale, rl))                             \
+        return fnn_ce_hard_rows_##S##_base(z, g, i0, i1, C, labels, sw, w, W, eps, scale, rl);  \
+    }
+FNN_DEFINE_ROW_DISPATCH(float, f32)
+FNN_DEFINE_ROW_DISPATCH(double, f64)
+
+/* ---- exp over an array for one named variant, so that tests can check each of them -------
+ * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4 (fnn_exp_* vectorised by gcc), 3 the explicit
+ * AVX-512 fnn_v4_exp_f32 of the short-row path (float only).  Returns -1 when that variant is
+ * not built here or this CPU cannot run it, else 0. */
+#define FNN_EXP_VARIANT(T, S, ISA, ATTR)                                                        \
+    ATTR static void fnn_exp_array_##S##_##ISA(const T *x, T *y, ptrdiff_t n)                   \
     {                                                                                           \
         FNN_SIMD                                                                                \
         for (ptrdiff_t i = 0; i < n; i++)                                                       \
             y[i] = fnn_exp_##S(x[i]);                                                           \
-    }                                                                                           \
-    __attribute__((unused)) static int fnn_exp_array_##S(const T *x, T *y, ptrdiff_t n, int isa)                     \
-    {                                                                                           \
-        if (isa == 0) {                                                                         \
-            fnn_exp_array_##S##_base(x, y, n);                                                  \
-            return 0;                                                                           \
-        }                                                                                       \
-        FNN_EXP_DISPATCH_CLONES(S)                                                              \
-        return -1;                                                                              \
     }
+FNN_EXP_VARIANT(float, f32, base, )
+FNN_EXP_VARIANT(double, f64, base, )
 #if FNN_HAVE_CLONES
-#define FNN_EXP_DISPATCH_CLONES(S)                                                              \
-    __builtin_cpu_init();                                                                       \
-    if (isa == 1 && __builtin_cpu_supports("x86-64-v3")) {                                      \
+FNN_EXP_VARIANT(float, f32, v4, FNN_TARGET_V4)
+FNN_EXP_VARIANT(float, f32, v3, FNN_TARGET_V3)
+FNN_EXP_VARIANT(double, f64, v4, FNN_TARGET_V4)
+FNN_EXP_VARIANT(double, f64, v3, FNN_TARGET_V3)
+FNN_TARGET_V4 static void fnn_exp_array_f32_v4x(const float *x, float *y, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, m, fnn_v4_exp_f32(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+#define FNN_EXP_CLONES(S, V4X)                                                                  \
+    case 1:                                                                                     \
         fnn_exp_array_##S##_v3(x, y, n);                                                        \
         return 0;                                                                               \
-    }                                                                                           \
-    if (isa == 2 && __builtin_cpu_supports("x86-64-v4")) {                                      \
+    case 2:                                                                                     \
         fnn_exp_array_##S##_v4(x, y, n);                                                        \
         return 0;                                                                               \
-    }
+        V4X
 #else
-#define FNN_EXP_DISPATCH_CLONES(S)
+#define FNN_EXP_CLONES(S, V4X)
 #endif
-FNN_EXP_DISPATCH(float, f32)
-FNN_EXP_DISPATCH(double, f64)
+#define FNN_EXP_DISPATCH(T, S, V4X)                                                             \
+    static FNN_UNUSED int fnn_exp_array_##S(const T *x, T *y, ptrdiff_t n, int isa)             \
+    {                                                                                           \
+        const int level = isa == 3 ? 2 : isa;                                                   \
+        if (level < 0 || level > fnn_isa_supported())                                           \
+            return -1;                                                                          \
+        switch (isa) {                                                                          \
+        case 0:                                                                                 \
+            fnn_exp_array_##S##_base(x, y, n);                                                  \
+            return 0;                                                                           \
+            FNN_EXP_CLONES(S, V4X)                                                              \
+        }                                                                                       \
+        return -1;                                                                              \
+    }
+FNN_EXP_DISPATCH(float, f32, case 3 : fnn_exp_array_f32_v4x(x, y, n); return 0;)
+FNN_EXP_DISPATCH(double, f64, )
 
 #endif /* FASTNN_SIMD_H */

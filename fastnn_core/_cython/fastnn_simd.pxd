@@ -7,6 +7,7 @@ ctypedef cnp.npy_intp intp
 cdef extern from "fastnn_simd.h" nogil:
     int fnn_max_threads()
     const char *fnn_simd_info()
+    int fnn_set_isa(int level)
     int FNN_HAVE_CLONES
     int FASTNN_OPENMP
 

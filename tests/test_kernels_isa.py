@@ -1,0 +1,138 @@
+"""The cython backend's code for each ISA it dispatches to at run time, not only the one this CPU
+picks: the softmax family and hard-label cross-entropy forced to each level with
+``_kernels._set_isa`` against the float64 reference (short rows, where the AVX-512 level has its
+own register path, long rows, ragged tails, non-finite rows, in place), and the polynomial exp
+of every variant against an extended-precision exp."""
+
+import numpy as np
+import pytest
+
+import fastnn_core as fc
+from _kernels_oracle import (
+    assert_close,
+    ce_grad_scale,
+    expected_ce,
+    expected_softmax_family,
+    labels,
+    logits,
+    nonneg_weights,
+    skip_unless_loaded,
+)
+
+LEVELS = {0: "default (SSE2)", 1: "x86-64-v3 (AVX2)", 2: "x86-64-v4 (AVX-512)"}
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    skip_unless_loaded("cython")
+    from fastnn_core._cython import _kernels
+
+    return _kernels
+
+
+@pytest.fixture(params=sorted(LEVELS), ids=list(LEVELS.values()))
+def isa(request, kernels):
+    previous = kernels._set_isa(request.param)
+    if previous < 0:
+        pytest.skip(f"this CPU or build cannot run {LEVELS[request.param]}")
+    try:
+        with fc.use_backend("cython"):
+            yield request.param
+    finally:
+        kernels._set_isa(previous)
+
+
+def test_set_isa_rejects_unknown_levels(kernels):
+    assert kernels._set_isa(3) == -1
+    assert kernels._set_isa(-1) == -1
+
+
+# 1, 16, 128 classes: exact vectors of the short-row path; 17, 129: one past; 1000: long rows.
+SHAPES = [(67, 1), (67, 10), (33, 16), (65, 17), (64, 100), (9, 128), (9, 129), (7, 1000)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_softmax_family(isa, dtype, rng, shape):
+    z = logits(rng, shape, dtype)
+    sm, lsm, lse = expected_softmax_family(z)
+    assert_close(fc.softmax(z), sm, dtype)
+    assert_close(fc.log_softmax(z), lsm, dtype)
+    assert_close(fc.logsumexp(z), lse, dtype)
+    zi = z.copy()
+    assert fc.softmax(zi, out=zi) is zi
+    assert_close(zi, sm, dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("options", ["plain", "sample_weight", "class_weight-smoothing"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_grad(isa, dtype, rng, shape, options, reduction):
+    n, C = shape
+    z, y = logits(rng, shape, dtype), labels(rng, n, C)
+    kw = {"reduction": reduction}
+    if options == "sample_weight":
+        kw["sample_weight"] = nonneg_weights(rng, n, dtype)
+    elif options == "class_weight-smoothing":
+        kw.update(class_weight=nonneg_weights(rng, C, dtype, zeros=False), label_smoothing=0.1)
+    exp_loss, exp_grad = expected_ce(z, y, **kw)
+    loss, grad = fc.cross_entropy_grad(z, y, **kw)
+    assert_close(loss, exp_loss, dtype)
+    atol_scale = ce_grad_scale(z.astype(np.float64), y, **{k: (v.astype(np.float64) if
+                               isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    assert_close(grad, exp_grad, dtype, atol_scale=atol_scale)
+    loss_in_place, grad_in_place = fc.cross_entropy_grad(z, y, out=z, **kw)
+    assert grad_in_place is z
+    assert_close(loss_in_place, exp_loss, dtype)
+    assert_close(z, exp_grad, dtype, atol_scale=atol_scale)
+
+
+@pytest.mark.parametrize("C", [10, 100, 1000])
+def test_non_finite_rows(isa, dtype, rng, C):
+    """NaN / +inf rows and all -inf rows are NaN; masked (-inf) classes get probability 0."""
+    z = logits(rng, (6, C), dtype)
+    z[0, C - 1] = np.nan
+    z[1, 0] = np.inf
+    z[2] = -np.inf
+    z[3, : C // 2] = -np.inf
+    y = np.full(6, C - 1)
+    p = fc.softmax(z)
+    rows, grad = fc.cross_entropy_grad(z, y, reduction="none")
+    assert np.isnan(p[:3]).all() and np.isnan(rows[:3]).all() and np.isnan(grad[:3]).all()
+    assert (p[3, : C // 2] == 0).all() and np.isfinite(p[3:]).all()
+    assert np.isfinite(rows[3:]).all() and np.isfinite(grad[3:]).all()
+    assert_close(p[3:], expected_softmax_family(z[3:])[0], dtype)
+    exp_rows, exp_grad = expected_ce(z[3:], y[3:], reduction="none")
+    assert_close(rows[3:], exp_rows, dtype)
+    assert_close(grad[3:], exp_grad, dtype)
+
+
+# ------------------------------------------------------------------------------------ the exp
+# dtype: (lowest x with a normal result, max ulp error with FMA, without: the default SSE2
+# build rounds every Horner step twice)
+EXP = {
+    np.float32: (-87.33654, 1.06, 1.4),
+    np.float64: (-708.3964185322641, 1.0, 1.2),
+}
+VARIANTS = {0: "default (SSE2)", 1: "x86-64-v3", 2: "x86-64-v4", 3: "AVX-512 short-row exp"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS), ids=list(VARIANTS.values()))
+def test_exp_ulp(kernels, dtype, variant):
+    """Max error in ulp over 2 million points of the domain the kernels use (x <= 0), against
+    numpy's long-double exp; below the normal range the result is +0, -inf gives 0, NaN NaN."""
+    lo, bound_fma, bound_no_fma = EXP[dtype.type]
+    bound = bound_no_fma if variant == 0 else bound_fma
+    x = np.concatenate([np.linspace(lo, 0.0, 2_000_000), -np.logspace(-30, 0, 10_000)]).astype(dtype)
+    y = np.empty_like(x)
+    if not kernels._exp(x, y, variant):
+        pytest.skip(f"{VARIANTS[variant]} is not available here for {dtype}")
+    normal = x >= lo
+    x, y = x[normal], y[normal]
+    exact = np.exp(x.astype(np.longdouble))
+    ulp = np.spacing(exact.astype(dtype)).astype(np.longdouble)
+    err = float(np.max(np.abs(y.astype(np.longdouble) - exact) / ulp))
+    assert err <= bound, f"max error {err:.3f} ulp"
+    special = np.array([lo * 1.001, -1000.0, -np.inf, np.nan], dtype)
+    out = np.empty_like(special)
+    kernels._exp(special, out, variant)
+    assert out[0] == 0 and out[1] == 0 and out[2] == 0 and np.isnan(out[3])
