@@ -13,57 +13,58 @@
 
 #include "fastnn_simd.h"
 
+/* rows of W taken in one sweep of z by the vector-matrix product */
+#define FNN_VM_BLOCK 4
+/* rows of W scanned for non-zero a_k at a time (the index buffer on the stack) */
+#define FNN_VM_CHUNK 256
+
 #define FNN_DEFINE_TRAIN_SMALL(T, S)                                                             \
-    /* z = a @ W + b (z is (N,)); rows of W with a_k == 0 are skipped (ReLU zeros, sparse    \
-     * inputs): they add exactly 0 for finite W. */                                            \
+    /* z = a @ W + b (z is (N,)).  Rows of W with a_k == 0 are skipped (ReLU zeros, sparse     \
+     * inputs: they add exactly 0 for finite W), found without a branch per row (half the     \
+     * ReLU zeros, in random places, mispredict).  The kept rows go FNN_VM_BLOCK at a time     \
+     * into one load and store of z[j]; each z[j] still takes a_k * W[k, j] one k after the   \
+     * other, in order, so the sums round as in the row-by-row loop. */                       \
     FNN_CLONES void fnn_train_vecmat_##S(const T *restrict a, const T *restrict W,            \
                                          const T *restrict b, T *restrict z, ptrdiff_t K,     \
                                          ptrdiff_t N)                                          \
     {                                                                                          \
+        ptrdiff_t rows[FNN_VM_CHUNK];                                                          \
         for (ptrdiff_t j = 0; j < N; j++)                                                      \
             z[j] = 0;                                                                          \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
-            const T ak = a[k];                                                                 \
-            if (ak == 0)                                                                       \
-                continue;                                                                      \
-            const T *restrict w = W + k * N;                                                   \
-            FNN_SIMD                                                                           \
-            for (ptrdiff_t j = 0; j < N; j++)                                                  \
-                z[j] += ak * w[j];                                                             \
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += FNN_VM_CHUNK) {                                   \
+            const ptrdiff_t k1 = K - k0 > FNN_VM_CHUNK ? k0 + FNN_VM_CHUNK : K;                \
+            ptrdiff_t n = 0;                                                                   \
+            for (ptrdiff_t k = k0; k < k1; k++) {                                              \
+                rows[n] = k;                                                                   \
+                n += a[k] != 0;                                                                \
+            }                                                                                  \
+            ptrdiff_t i = 0;                                                                   \
+            for (; i + FNN_VM_BLOCK <= n; i += FNN_VM_BLOCK) {                                 \
+                const T a0 = a[rows[i]], a1 = a[rows[i + 1]];                                  \
+                const T a2 = a[rows[i + 2]], a3 = a[rows[i + 3]];                              \
+                const T *restrict w0 = W + rows[i] * N, *restrict w1 = W + rows[i + 1] * N;    \
+                const T *restrict w2 = W + rows[i + 2] * N, *restrict w3 = W + rows[i + 3] * N;\
+                FNN_SIMD                                                                       \
+                for (ptrdiff_t j = 0; j < N; j++) {                                            \
+                    T s = z[j];                                                                \
+                    s += a0 * w0[j];                                                           \
+                    s += a1 * w1[j];                                                           \
+                    s += a2 * w2[j];                                                           \
+                    s += a3 * w3[j];                                                           \
+                    z[j] = s;                                                                  \
+                }                                                                              \
+            }                                                                                  \
+            for (; i < n; i++) {                                                               \
+                const T ak = a[rows[i]];                                                       \
+                const T *restrict w = W + rows[i] * N;                                         \
+                FNN_SIMD                                                                       \
+                for (ptrdiff_t j = 0; j < N; j++)                                              \
+                    z[j] += ak * w[j];                                                         \
+            }                                                                                  \
         }                                                                                      \
         FNN_SIMD                                                                               \
         for (ptrdiff_t j = 0; j < N; j++)                                                      \
             z[j] += b[j];                                                                      \
-    }                                                                                          \
-                                                                                               \
-    /* g = outer(a, d) (K, N); gb = d */                                                       \
-    FNN_CLONES void fnn_train_outer_##S(const T *restrict a, const T *restrict d,             \
-                                        T *restrict g, T *restrict gb, ptrdiff_t K,           \
-                                        ptrdiff_t N)                                           \
-    {                                                                                          \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
-            const T ak = a[k];                                                                 \
-            T *restrict gk = g + k * N;                                                        \
-            FNN_SIMD                                                                           \
-            for (ptrdiff_t j = 0; j < N; j++)                                                  \
-                gk[j] = ak * d[j];                                                             \
-        }                                                                                      \
-        for (ptrdiff_t j = 0; j < N; j++)                                                      \
-            gb[j] = d[j];                                                                      \
-    }                                                                                          \
-                                                                                               \
-    /* out = W @ d (out is (K,)) */                                                            \
-    FNN_CLONES void fnn_train_matvec_##S(const T *restrict W, const T *restrict d,            \
-                                         T *restrict out, ptrdiff_t K, ptrdiff_t N)            \
-    {                                                                                          \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
-            const T *restrict w = W + k * N;                                                   \
-            T s = 0;                                                                           \
-            FNN_SIMD_SUM(s)                                                                    \
-            for (ptrdiff_t j = 0; j < N; j++)                                                  \
-                s += w[j] * d[j];                                                              \
-            out[k] = s;                                                                        \
-        }                                                                                      \
     }                                                                                          \
                                                                                                \
     /* sum of squares in double */                                                             \
@@ -111,13 +112,16 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
  * g_eff = g + l2 * p.  Each returns sum_i p_new_i^2 in double (the next batch's L2 term),
  * accumulated in FNN_R1_LANES partial sums across rows: a horizontal reduction per row (what
  * `omp simd reduction` gives) cost more than the update itself at N = 100.
+ * back (K,), unless NULL, receives W_old @ d, the delta of the layer below: the same pass
+ * reads each old row for the update anyway, so the backward product costs no extra sweep
+ * over W (which for (256, 128) in float64 does not fit in L2).
  * p, s0, s1 are (K, N); a is (K,) (NULL: a bias, K = 1, g = d); d is (N,). */
 #define FNN_R1_LANES 8
 #define FNN_RANK1(T, S, NAME, ARGS, PRE, BODY)                                                  \
     FNN_CLONES double fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
-                                                const T *restrict d, T *restrict s0,           \
-                                                T *restrict s1, ptrdiff_t K, ptrdiff_t N,      \
-                                                T l2 ARGS)                                      \
+                                                const T *restrict d, T *restrict back,         \
+                                                T *restrict s0, T *restrict s1, ptrdiff_t K,   \
+                                                ptrdiff_t N, T l2 ARGS)                        \
     {                                                                                          \
         PRE                                                                                    \
         double acc[FNN_R1_LANES] = {0};                                                        \
@@ -128,12 +132,14 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
             T *restrict s0k = s0 + k * N;                                                      \
             T *restrict s1k = s1 ? s1 + k * N : s0k;                                           \
             (void)s1k;                                                                         \
+            T dot[FNN_R1_LANES] = {0};                                                         \
             for (ptrdiff_t j0 = 0; j0 < Nv; j0 += FNN_R1_LANES) {                              \
                 FNN_SIMD                                                                       \
                 for (ptrdiff_t l = 0; l < FNN_R1_LANES; l++) {                                 \
                     const ptrdiff_t j = j0 + l;                                                \
                     const T g = ak * d[j];                                                     \
                     const T ge = g + l2 * pk[j];                                               \
+                    dot[l] += pk[j] * d[j];                                                    \
                     BODY                                                                       \
                     acc[l] += (double)pk[j] * (double)pk[j];                                   \
                 }                                                                              \
@@ -141,8 +147,15 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
             for (ptrdiff_t j = Nv; j < N; j++) {                                               \
                 const T g = ak * d[j];                                                         \
                 const T ge = g + l2 * pk[j];                                                   \
+                dot[0] += pk[j] * d[j];                                                        \
                 BODY                                                                           \
                 acc[0] += (double)pk[j] * (double)pk[j];                                       \
+            }                                                                                  \
+            if (back) {                                                                        \
+                T s = 0;                                                                       \
+                for (int l = 0; l < FNN_R1_LANES; l++)                                         \
+                    s += dot[l];                                                               \
+                back[k] = s;                                                                   \
             }                                                                                  \
         }                                                                                      \
         double ss = 0.0;                                                                       \
