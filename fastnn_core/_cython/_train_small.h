@@ -111,12 +111,23 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
  * array.  The element updates are those of fastnn_simd.h (same expressions), with
  * g_eff = g + l2 * p.  Each returns sum_i p_new_i^2 in double (the next batch's L2 term),
  * accumulated in FNN_R1_LANES partial sums across rows: a horizontal reduction per row (what
- * `omp simd reduction` gives) cost more than the update itself at N = 100.
+ * `omp simd reduction` gives) cost more than the update itself at N = 100.  In float32 the
+ * partial sums of a row are in float (a few dozen terms each) and go into the double ones once
+ * per row: converting every element to double took 30% of the float32 update (in float64 the
+ * same staging made the (256, 128) Adam update 10% slower, so it adds directly).
  * back (K,), unless NULL, receives W_old @ d, the delta of the layer below: the same pass
  * reads each old row for the update anyway, so the backward product costs no extra sweep
  * over W (which for (256, 128) in float64 does not fit in L2).
  * p, s0, s1 are (K, N); a is (K,) (NULL: a bias, K = 1, g = d); d is (N,). */
 #define FNN_R1_LANES 8
+#define FNN_R1_ROWSUM (sizeof(*p) < sizeof(double)) /* p: the T * being updated */
+#define FNN_R1_SUMSQ(l, x)                                                                      \
+    do {                                                                                       \
+        if (FNN_R1_ROWSUM)                                                                     \
+            sq[l] += (x) * (x);                                                                \
+        else                                                                                   \
+            acc[l] += (double)(x) * (double)(x);                                               \
+    } while (0)
 #define FNN_RANK1(T, S, NAME, ARGS, PRE, BODY)                                                  \
     FNN_CLONES double fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
                                                 const T *restrict d, T *restrict back,         \
@@ -132,7 +143,7 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
             T *restrict s0k = s0 + k * N;                                                      \
             T *restrict s1k = s1 ? s1 + k * N : s0k;                                           \
             (void)s1k;                                                                         \
-            T dot[FNN_R1_LANES] = {0};                                                         \
+            T dot[FNN_R1_LANES] = {0}, sq[FNN_R1_LANES] = {0};                                 \
             for (ptrdiff_t j0 = 0; j0 < Nv; j0 += FNN_R1_LANES) {                              \
                 FNN_SIMD                                                                       \
                 for (ptrdiff_t l = 0; l < FNN_R1_LANES; l++) {                                 \
@@ -141,7 +152,7 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
                     const T ge = g + l2 * pk[j];                                               \
                     dot[l] += pk[j] * d[j];                                                    \
                     BODY                                                                       \
-                    acc[l] += (double)pk[j] * (double)pk[j];                                   \
+                    FNN_R1_SUMSQ(l, pk[j]);                                                    \
                 }                                                                              \
             }                                                                                  \
             for (ptrdiff_t j = Nv; j < N; j++) {                                               \
@@ -149,8 +160,11 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
                 const T ge = g + l2 * pk[j];                                                   \
                 dot[0] += pk[j] * d[j];                                                        \
                 BODY                                                                           \
-                acc[0] += (double)pk[j] * (double)pk[j];                                       \
+                FNN_R1_SUMSQ(0, pk[j]);                                                        \
             }                                                                                  \
+            if (FNN_R1_ROWSUM)                                                                 \
+                for (int l = 0; l < FNN_R1_LANES; l++)                                         \
+                    acc[l] += sq[l];                                                           \
             if (back) {                                                                        \
                 T s = 0;                                                                       \
                 for (int l = 0; l < FNN_R1_LANES; l++)                                         \
