@@ -128,6 +128,47 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
         else                                                                                   \
             acc[l] += (double)(x) * (double)(x);                                               \
     } while (0)
+#define FNN_R1_DOT(l, x, y) dot[l] += (x) * (y)
+#define FNN_R1_NODOT(l, x, y) (void)0
+/* the K rows; DOT is FNN_R1_DOT when back is set, else FNN_R1_NODOT (no dot products for
+ * the first layer, which is most of the parameters of a one-hidden-layer network) */
+#define FNN_R1_ROWS(T, BODY, DOT)                                                               \
+    for (ptrdiff_t k = 0; k < K; k++) {                                                        \
+        const T ak = a ? a[k] : (T)1;                                                          \
+        T *restrict pk = p + k * N;                                                            \
+        T *restrict s0k = s0 + k * N;                                                          \
+        T *restrict s1k = s1 ? s1 + k * N : s0k;                                               \
+        (void)s1k;                                                                             \
+        T dot[FNN_R1_LANES] = {0}, sq[FNN_R1_LANES] = {0};                                     \
+        for (ptrdiff_t j0 = 0; j0 < Nv; j0 += FNN_R1_LANES) {                                  \
+            FNN_SIMD                                                                           \
+            for (ptrdiff_t l = 0; l < FNN_R1_LANES; l++) {                                     \
+                const ptrdiff_t j = j0 + l;                                                    \
+                const T g = ak * d[j];                                                         \
+                const T ge = g + l2 * pk[j];                                                   \
+                DOT(l, pk[j], d[j]);                                                           \
+                BODY                                                                           \
+                FNN_R1_SUMSQ(l, pk[j]);                                                        \
+            }                                                                                  \
+        }                                                                                      \
+        for (ptrdiff_t j = Nv; j < N; j++) {                                                   \
+            const T g = ak * d[j];                                                             \
+            const T ge = g + l2 * pk[j];                                                       \
+            DOT(0, pk[j], d[j]);                                                               \
+            BODY                                                                               \
+            FNN_R1_SUMSQ(0, pk[j]);                                                            \
+        }                                                                                      \
+        if (FNN_R1_ROWSUM)                                                                     \
+            for (int l = 0; l < FNN_R1_LANES; l++)                                             \
+                acc[l] += sq[l];                                                               \
+        if (back) {                                                                            \
+            T s = 0;                                                                           \
+            for (int l = 0; l < FNN_R1_LANES; l++)                                             \
+                s += dot[l];                                                                   \
+            back[k] = s;                                                                       \
+        }                                                                                      \
+    }
+
 #define FNN_RANK1(T, S, NAME, ARGS, PRE, BODY)                                                  \
     FNN_CLONES double fnn_train_r1_##NAME##_##S(T *restrict p, const T *restrict a,            \
                                                 const T *restrict d, T *restrict back,         \
@@ -137,41 +178,10 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
         PRE                                                                                    \
         double acc[FNN_R1_LANES] = {0};                                                        \
         const ptrdiff_t Nv = N - N % FNN_R1_LANES;                                             \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
-            const T ak = a ? a[k] : (T)1;                                                      \
-            T *restrict pk = p + k * N;                                                        \
-            T *restrict s0k = s0 + k * N;                                                      \
-            T *restrict s1k = s1 ? s1 + k * N : s0k;                                           \
-            (void)s1k;                                                                         \
-            T dot[FNN_R1_LANES] = {0}, sq[FNN_R1_LANES] = {0};                                 \
-            for (ptrdiff_t j0 = 0; j0 < Nv; j0 += FNN_R1_LANES) {                              \
-                FNN_SIMD                                                                       \
-                for (ptrdiff_t l = 0; l < FNN_R1_LANES; l++) {                                 \
-                    const ptrdiff_t j = j0 + l;                                                \
-                    const T g = ak * d[j];                                                     \
-                    const T ge = g + l2 * pk[j];                                               \
-                    dot[l] += pk[j] * d[j];                                                    \
-                    BODY                                                                       \
-                    FNN_R1_SUMSQ(l, pk[j]);                                                    \
-                }                                                                              \
-            }                                                                                  \
-            for (ptrdiff_t j = Nv; j < N; j++) {                                               \
-                const T g = ak * d[j];                                                         \
-                const T ge = g + l2 * pk[j];                                                   \
-                dot[0] += pk[j] * d[j];                                                        \
-                BODY                                                                           \
-                FNN_R1_SUMSQ(0, pk[j]);                                                        \
-            }                                                                                  \
-            if (FNN_R1_ROWSUM)                                                                 \
-                for (int l = 0; l < FNN_R1_LANES; l++)                                         \
-                    acc[l] += sq[l];                                                           \
-            if (back) {                                                                        \
-                T s = 0;                                                                       \
-                for (int l = 0; l < FNN_R1_LANES; l++)                                         \
-                    s += dot[l];                                                               \
-                back[k] = s;                                                                   \
-            }                                                                                  \
-        }                                                                                      \
+        if (back)                                                                              \
+            FNN_R1_ROWS(T, BODY, FNN_R1_DOT)                                                   \
+        else                                                                                   \
+            FNN_R1_ROWS(T, BODY, FNN_R1_NODOT)                                                 \
         double ss = 0.0;                                                                       \
         for (int l = 0; l < FNN_R1_LANES; l++)                                                 \
             ss += acc[l];                                                                      \
