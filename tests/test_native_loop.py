@@ -306,6 +306,22 @@ def test_larger_problem_threads_match_reference(backend):
     _assert_same(a, b, 1e-10)
 
 
+@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_batch1_wide_layers_match_reference(backend, dtype, solver):
+    """Batch size 1 with layers wider than the row chunk (256) of the one-row vector-matrix
+    kernel, zero inputs and ReLU zeros it skips, widths that leave partial row blocks and
+    partial lanes, and the backward deltas formed inside the fused update."""
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(24, 301)).astype(dtype)
+    X[rng.uniform(size=X.shape) < 0.3] = 0.0
+    y = np.argmax(X[:, :3], axis=1)
+    a, b = _fit_pair(X, y, 2, hidden_layer_sizes=(263, 37), solver=solver, batch_size=1,
+                     backend=backend, alpha=1e-3, learning_rate_init=1e-3)
+    _assert_same(a, b, RTOL[dtype])
+
+
 def test_threadpool_limits_reach_the_loop_in_a_fresh_process():
     """``with threadpool_limits(1): est.fit(...)`` right after ``import fastnn``: the OpenMP
     runtime the native loop uses is loaded by then, so the limit applies to it."""
