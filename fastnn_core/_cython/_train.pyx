@@ -49,7 +49,8 @@ cdef extern from "_train_small.h" nogil:
     double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *back,
         float *s0, float *s1, intp K, intp N, float l2, float lr, float mom)
     double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *back,
-        float *s0, float *s1, intp K, intp N, float l2, float lr_t, double b1, double b2, float eps)
+        float *s0, float *s1, intp K, intp N, float l2, float lr_t, double b1, double b2,
+        float eps)
     double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *back,
         float *s0, float *s1, intp K, intp N, float l2, float lr, float eps)
     double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *back,
@@ -61,7 +62,8 @@ cdef extern from "_train_small.h" nogil:
     double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *back,
         double *s0, double *s1, intp K, intp N, double l2, double lr, double mom)
     double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *back,
-        double *s0, double *s1, intp K, intp N, double l2, double lr_t, double b1, double b2, double eps)
+        double *s0, double *s1, intp K, intp N, double l2, double lr_t, double b1, double b2,
+        double eps)
     double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *back,
         double *s0, double *s1, intp K, intp N, double l2, double lr, double eps)
     double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *back,
