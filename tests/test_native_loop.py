@@ -342,6 +342,22 @@ def test_larger_problem_threads_match_reference(backend):
     _assert_same(a, b, 1e-10)
 
 
+@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_batch1_wide_layers_match_reference(backend, dtype, solver):
+    """Batch size 1 with layers wider than the row chunk (256) of the one-row vector-matrix
+    kernel, zero inputs and ReLU zeros it skips, widths that leave partial row blocks and
+    partial lanes, and the backward deltas formed inside the fused update."""
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(24, 301)).astype(dtype)
+    X[rng.uniform(size=X.shape) < 0.3] = 0.0
+    y = np.argmax(X[:, :3], axis=1)
+    a, b = _fit_pair(X, y, 2, hidden_layer_sizes=(263, 37), solver=solver, batch_size=1,
+                     backend=backend, alpha=1e-3, learning_rate_init=1e-3)
+    _assert_same(a, b, RTOL[dtype])
+
+
 def test_threadpool_limits_reach_the_loop_in_a_fresh_process():
     """``with threadpool_limits(1): est.fit(...)`` right after ``import fastnn``: the OpenMP
     runtime the native loop uses is loaded by then, so the limit applies to it."""
@@ -361,3 +377,46 @@ def test_threadpool_limits_reach_the_loop_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "1"
+
+
+@pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
+                    reason="cython backend not available")
+@pytest.mark.parametrize("eps", [1e-8, 1e-310])
+def test_batch1_adam_division_matches_exact_formula(eps):
+    """The batch-1 float64 Adam kernel divides half of its vectors with a Newton-Raphson
+    reciprocal (AVX-512): the new parameters equal ``p - lr_t * m / (sqrt(v) + eps)``
+    computed with IEEE division from the kernel's own new ``m`` and ``v``, bit for bit, on
+    80,000 values with adversarial second moments (0, subnormal, huge, infinite), huge first
+    moments (quotients that overflow) and a subnormal eps (1 / eps overflows). (With one
+    Newton step fewer, about 1 in 5,000 quotients is 1-2 ulp off: this test then fails.)"""
+    from fastnn_core._cython._train import train_epoch
+
+    rng = np.random.RandomState(0)
+    d, C = 2000, 40  # pairs of exact and Newton-Raphson vectors, then one more vector
+    x = rng.normal(size=(1, d))
+    x[0, ::3] = 0.0  # rows with a zero gradient keep m and v as set below
+    W = rng.normal(size=(d, C))
+    b = rng.normal(size=C)
+    special = np.array([0.0, 5e-324, 1e-310, 1e-300, 1e-16, 1.0, 1e200, 1e300, np.inf])
+    v = np.where(rng.uniform(size=(d, C)) < 0.5, rng.choice(special, size=(d, C)),
+                 10.0 ** rng.uniform(-60, 20, size=(d, C)))
+    m = rng.normal(size=(d, C)) * 10.0 ** rng.randint(-20, 300, size=(d, C))
+    m[0, 6:14], v[0, 6:14] = 1e307, 0.0  # quotients that overflow, both vector kinds
+    params = (W.ravel().copy(), b.copy())
+    state0 = (m.ravel().copy(), rng.normal(size=C))
+    state1 = (v.ravel().copy(), np.abs(rng.normal(size=C)))
+    grads = (np.empty(d * C), np.empty(C))
+    lr, b1, b2 = 1e-3, 0.9, 0.999
+    with np.errstate(over="ignore"):
+        train_epoch(x, np.array([3], dtype=np.intp), None, None, 1,
+                    np.array([d, C], dtype=np.intp), params, grads, state0, state1,
+                    (np.empty(C),), (np.empty(C),), np.empty((1, d)),
+                    np.empty(1, dtype=np.intp), None, 3, 0, 1, [lr, b1, b2, eps], 0.0, 0)
+    lr_t = lr * np.sqrt(1 - b2) / (1 - b1)
+    overflowed = 0
+    for p_old, p_new, m_new, v_new in zip((W.ravel(), b), params, state0, state1):
+        with np.errstate(over="ignore"):
+            expected = p_old - lr_t * m_new / (np.sqrt(v_new) + eps)
+        overflowed += np.count_nonzero(~np.isfinite(expected))
+        np.testing.assert_array_equal(p_new, expected)
+    assert overflowed > 0

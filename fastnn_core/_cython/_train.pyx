@@ -38,46 +38,38 @@ cdef extern from "_train_small.h" nogil:
                               intp K, intp N)
     void fnn_train_vecmat_f64(const double *a, const double *W, const double *b, double *z,
                               intp K, intp N)
-    void fnn_train_outer_f32(const float *a, const float *d, float *g, float *gb, intp K,
-                             intp N)
-    void fnn_train_outer_f64(const double *a, const double *d, double *g, double *gb, intp K,
-                             intp N)
-    void fnn_train_matvec_f32(const float *W, const float *d, float *out, intp K, intp N)
-    void fnn_train_matvec_f64(const double *W, const double *d, double *out, intp K, intp N)
     double fnn_train_sumsq_f32(const float *p, intp n)
     double fnn_train_sumsq_f64(const double *p, intp n)
     void fnn_train_colsum_f32(const float *D, float *gb, intp m, intp N)
     void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
-    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                intp K, intp N, float l2, float lr, float mom)
-    double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                     intp K, intp N, float l2, float lr, float mom)
-    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                 intp K, intp N, float l2, float lr_t, double b1, double b2,
-                                 float eps)
-    double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                    intp K, intp N, float l2, float lr, float eps)
-    double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                    intp K, intp N, float l2, float lr, double rho, float eps)
-    double fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *s0, float *s1,
-                                     intp K, intp N, float l2, float lr, double rho, float eps)
-    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *s0, double *s1,
-                                intp K, intp N, double l2, double lr, double mom)
-    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *s0,
-                                     double *s1, intp K, intp N, double l2, double lr, double mom)
-    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *s0,
-                                 double *s1, intp K, intp N, double l2, double lr_t, double b1,
-                                 double b2, double eps)
-    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *s0,
-                                    double *s1, intp K, intp N, double l2, double lr, double eps)
-    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *s0,
-                                    double *s1, intp K, intp N, double l2, double lr, double rho,
-                                    double eps)
-    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *s0,
-                                     double *s1, intp K, intp N, double l2, double lr, double rho,
-                                     double eps)
+    double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr, float mom)
+    double fnn_train_r1_nesterov_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr, float mom)
+    double fnn_train_r1_adam_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr_t, double b1, double b2,
+        float eps)
+    double fnn_train_r1_adagrad_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr, float eps)
+    double fnn_train_r1_rmsprop_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr, double rho, float eps)
+    double fnn_train_r1_adadelta_f32(float *p, const float *a, const float *d, float *back,
+        float *s0, float *s1, intp K, intp N, float l2, float lr, double rho, float eps)
+    double fnn_train_r1_sgd_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr, double mom)
+    double fnn_train_r1_nesterov_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr, double mom)
+    double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr_t, double b1, double b2,
+        double eps)
+    double fnn_train_r1_adagrad_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr, double eps)
+    double fnn_train_r1_rmsprop_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr, double rho, double eps)
+    double fnn_train_r1_adadelta_f64(double *p, const double *a, const double *d, double *back,
+        double *s0, double *s1, intp K, intp N, double l2, double lr, double rho, double eps)
 
 # Codes shared with fastnn/_native_loop.py (and the numba loop).
 # loss kinds: 0 softmax + cross-entropy on class indices (ce_hard), 1 logistic + binary
@@ -264,45 +256,46 @@ cdef void _opt_step(int kind, floating *p, floating *g, floating *s0, floating *
         _opt_range(kind, p, g, s0, s1, n, h, lr, l2)
 
 
-cdef inline double _rank1(int kind, floating *p, floating *a, floating *d, floating *s0,
-                          floating *s1, intp K, intp N, double *h, double lr,
+cdef inline double _rank1(int kind, floating *p, floating *a, floating *d, floating *back,
+                          floating *s0, floating *s1, intp K, intp N, double *h, double lr,
                           double l2) noexcept nogil:
     """Batch size 1: the fused update of one parameter with the gradient ``outer(a, d)``
-    (``a`` NULL: a bias, gradient ``d``); returns the sum of squares of the new values."""
+    (``a`` NULL: a bias, gradient ``d``), writing ``p_old @ d`` to ``back`` unless NULL;
+    returns the sum of squares of the new values."""
     if floating is float:
         if kind == 0:
             if h[2] != 0.0:
-                return fnn_train_r1_nesterov_f32(p, a, d, s0, s1, K, N, <float>l2,
+                return fnn_train_r1_nesterov_f32(p, a, d, back, s0, s1, K, N, <float>l2,
                                                  <float>lr, <float>h[1])
             else:
-                return fnn_train_r1_sgd_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+                return fnn_train_r1_sgd_f32(p, a, d, back, s0, s1, K, N, <float>l2, <float>lr,
                                             <float>h[1])
         elif kind == 1:
-            return fnn_train_r1_adam_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
-                                         h[2], <float>h[3])
+            return fnn_train_r1_adam_f32(p, a, d, back, s0, s1, K, N, <float>l2, <float>lr,
+                                         h[1], h[2], <float>h[3])
         elif kind == 2:
-            return fnn_train_r1_adagrad_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr,
+            return fnn_train_r1_adagrad_f32(p, a, d, back, s0, s1, K, N, <float>l2, <float>lr,
                                             <float>h[3])
         elif kind == 3:
-            return fnn_train_r1_rmsprop_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
-                                            <float>h[3])
+            return fnn_train_r1_rmsprop_f32(p, a, d, back, s0, s1, K, N, <float>l2,
+                                            <float>lr, h[1], <float>h[3])
         else:
-            return fnn_train_r1_adadelta_f32(p, a, d, s0, s1, K, N, <float>l2, <float>lr, h[1],
-                                             <float>h[3])
+            return fnn_train_r1_adadelta_f32(p, a, d, back, s0, s1, K, N, <float>l2,
+                                             <float>lr, h[1], <float>h[3])
     else:
         if kind == 0:
             if h[2] != 0.0:
-                return fnn_train_r1_nesterov_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+                return fnn_train_r1_nesterov_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[1])
             else:
-                return fnn_train_r1_sgd_f64(p, a, d, s0, s1, K, N, l2, lr, h[1])
+                return fnn_train_r1_sgd_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[1])
         elif kind == 1:
-            return fnn_train_r1_adam_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[2], h[3])
+            return fnn_train_r1_adam_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[1], h[2], h[3])
         elif kind == 2:
-            return fnn_train_r1_adagrad_f64(p, a, d, s0, s1, K, N, l2, lr, h[3])
+            return fnn_train_r1_adagrad_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[3])
         elif kind == 3:
-            return fnn_train_r1_rmsprop_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+            return fnn_train_r1_rmsprop_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[1], h[3])
         else:
-            return fnn_train_r1_adadelta_f64(p, a, d, s0, s1, K, N, l2, lr, h[1], h[3])
+            return fnn_train_r1_adadelta_f64(p, a, d, back, s0, s1, K, N, l2, lr, h[1], h[3])
 
 
 cdef void _forward(Layout *net, floating *xin, intp m, int hidden_act, int nt) noexcept nogil:
@@ -487,18 +480,15 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
                 N = net.units[l + 1]
                 Dl = <floating *>net.D[l]
                 a_prev = xin if l == 0 else <floating *>net.A[l - 1]
-                if l > 0:
-                    if floating is float:
-                        fnn_train_matvec_f32(<float *>net.P[l], Dl, <float *>net.D[l - 1], K, N)
-                    else:
-                        fnn_train_matvec_f64(<double *>net.P[l], Dl, <double *>net.D[l - 1], K,
-                                             N)
-                    _act_grad(hidden_act, a_prev, <floating *>net.D[l - 1], K, nt)
-                # layer l's gradients are complete (delta_{l-1} used the old W_l): update now
+                # the gradient is outer(a_prev, Dl), formed on the fly by the fused update,
+                # whose pass over the old W_l also writes the delta of layer l-1
                 l2_next += _rank1(opt_kind, <floating *>net.P[l], a_prev, Dl,
+                                  <floating *>net.D[l - 1] if l > 0 else NULL,
                                   <floating *>net.S0[l], <floating *>net.S1[l], K, N, h, lr, l2)
-                _rank1(opt_kind, <floating *>net.P[L + l], NULL, Dl, <floating *>net.S0[L + l],
-                       <floating *>net.S1[L + l], 1, N, h, lr, 0.0)
+                _rank1(opt_kind, <floating *>net.P[L + l], NULL, Dl, NULL,
+                       <floating *>net.S0[L + l], <floating *>net.S1[L + l], 1, N, h, lr, 0.0)
+                if l > 0:
+                    _act_grad(hidden_act, a_prev, <floating *>net.D[l - 1], K, nt)
             have_next = 1
             continue
         have_next = 0
