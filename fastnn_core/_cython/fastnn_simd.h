@@ -1065,18 +1065,23 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
     return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(eb));
 }
 
-/* sum of e[0 .. nv) in double: pairs of float vectors are added in float first (one rounding,
- * as in fnn_expsum) */
+/* sum of e[0 .. nv): a float tree over the vectors (each lane adds at most 8 exps, all in
+ * [0, 1]: at most 3 roundings deep), then the 16 lanes in double */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_sum_f32(const __m512 *e, const int nv)
 {
-    __m512d acc = _mm512_setzero_pd();
-    for (int k = 0; k < nv; k += 2) {
-        const __m512 p = k + 1 < nv ? _mm512_add_ps(e[k], e[k + 1]) : e[k];
-        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                     _mm512_castps_pd(p), 1))));
+    __m512 t[FNN_V4_MAX_C / 16];
+    for (int k = 0; k < nv; k++)
+        t[k] = e[k];
+    for (int w = nv; w > 1; w = (w + 1) / 2) {
+        for (int k = 0; k < w / 2; k++)
+            t[k] = _mm512_add_ps(t[2 * k], t[2 * k + 1]);
+        if (w % 2)
+            t[w / 2] = t[w - 1];
     }
-    return _mm512_reduce_add_pd(acc);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(t[0]));
+    const __m512d hi = _mm512_cvtps_pd(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t[0]), 1)));
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 /* nv (vectors per row) is a constant at every call (fnn_v4_*_f32 switch on it), so the row
  * arrays live in registers.
@@ -1107,17 +1112,24 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_rows_f32(const float *z, ptrdiff_t C, const
         s[p] = fnn_v4_sum_f32(e[p], nv);
 }
 
-/* out = e * a; eb (when not NULL) gets e itself (full vectors, for the label column) */
+/* out = e * a */
 FNN_TARGET_V4 FNN_INLINE void fnn_v4_store_f32(float *out, const __m512 *e, const int nv,
-                                               __mmask16 tm, float a, float *eb)
+                                               __mmask16 tm, float a)
 {
     const __m512 av = _mm512_set1_ps(a);
     for (int k = 0; k < nv - 1; k++)
         _mm512_storeu_ps(out + 16 * k, _mm512_mul_ps(e[k], av));
     _mm512_mask_storeu_ps(out + 16 * (nv - 1), tm, _mm512_mul_ps(e[nv - 1], av));
-    if (eb)
-        for (int k = 0; k < nv; k++)
-            _mm512_store_ps(eb + 16 * k, e[k]);
+}
+
+/* e[y >> 4] lane y & 15 (e_y for the label column) without storing the row: a select of the
+ * vector (blends on constant indices keep e in registers), then a lane permute */
+FNN_TARGET_V4 FNN_INLINE float fnn_v4_lane_f32(const __m512 *e, const int nv, ptrdiff_t y)
+{
+    __m512 v = e[0];
+    for (int k = 1; k < nv; k++)
+        v = _mm512_mask_mov_ps(v, (__mmask16)(-(int)((y >> 4) == k)), e[k]);
+    return _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32((int)(y & 15)), v));
 }
 
 /* softmax of the P rows at z into out */
@@ -1129,7 +1141,7 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_some_f32(const float *z, float *out
     double s[2];
     fnn_v4_rows_f32(z, C, P, e, nv, tm, m, s);
     for (int p = 0; p < P; p++)
-        fnn_v4_store_f32(out + p * C, e[p], nv, tm, (float)(1.0 / s[p]), NULL);
+        fnn_v4_store_f32(out + p * C, e[p], nv, tm, (float)(1.0 / s[p]));
 }
 
 FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_nv_f32(const float *z, float *out, ptrdiff_t i0,
@@ -1153,7 +1165,6 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_ce_some_f32(const float *z, float *g, ptrdi
                                                  double *zyb)
 {
     __m512 e[2][FNN_V4_MAX_C / 16];
-    float eb[FNN_V4_MAX_C] __attribute__((aligned(64)));
     for (int p = 0; p < P; p++) /* before g (maybe z) is written */
         zyb[k + p] = (double)z[(i + p) * C + labels[i + p]];
     fnn_v4_rows_f32(z + i * C, C, P, e, nv, tm, mb + k, sb + k);
@@ -1162,8 +1173,9 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_ce_some_f32(const float *z, float *g, ptrdi
         const double s = sb[k + p], inv_s = 1.0 / s;
         const double kk = scale * (sw ? (double)sw[i + p] : 1.0);
         float *gi = g + (i + p) * C;
-        fnn_v4_store_f32(gi, e[p], nv, tm, (float)(kk * inv_s), eb);
-        gi[y] = (float)(kk * (((double)eb[y] - s) * inv_s));
+        const double ey = (double)fnn_v4_lane_f32(e[p], nv, y);
+        fnn_v4_store_f32(gi, e[p], nv, tm, (float)(kk * inv_s));
+        gi[y] = (float)(kk * ((ey - s) * inv_s));
     }
 }
 
