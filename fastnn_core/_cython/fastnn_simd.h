@@ -860,6 +860,100 @@ FNN_INLINE double fnn_hsum16(const double *a)
 FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
 
+/* ---- AVX-512 double exp and exp-sum pass (the x86-64-v4 double row ranges) ---------------
+ * exp(x) = 2^(k/16) e^r, k = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo), |r| <= ln2/32:
+ * 2^(j/16) for j = k mod 16 comes from a 16-entry table held in two registers per part and
+ * indexed by a permute (vpermt2pd; a gather is slow on Zen 4), as hi + lo so that the table
+ * adds no rounding; e^r - 1 is a degree-7 Taylor polynomial (r^8/8! < 1.3e-18);
+ * result = (hi + (hi q + lo)) 2^floor(k/16) (vscalefpd).  That is 12 multiply-adds a vector
+ * against the 17 of the degree-13 fnn_exp_f64, and 0.56 ulp at most (tests/test_kernels_isa.py).
+ * Same special cases as fnn_exp_f64: +0 below ln(DBL_MIN) and for -inf, NaN stays NaN. */
+#if FNN_HAVE_CLONES
+#include <immintrin.h>
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
+{
+    /* 2^(j/16) = hi + lo, j = 0 .. 15 (hi rounded to nearest, lo the rest) */
+    const __m512d h0 = _mm512_setr_pd(1.0, 1.0442737824274138, 1.0905077326652577,
+                                      1.1387886347566916, 1.189207115002721, 1.241857812073484,
+                                      1.2968395546510096, 1.3542555469368927);
+    const __m512d h1 = _mm512_setr_pd(1.4142135623730951, 1.4768261459394993,
+                                      1.5422108254079407, 1.6104903319492543,
+                                      1.681792830507429, 1.7562521603732995,
+                                      1.8340080864093424, 1.9152065613971474);
+    const __m512d l0 = _mm512_setr_pd(0.0, 8.551889705537965e-17, -3.046782079812471e-17,
+                                      8.912812676025408e-17, 3.982015231465646e-17,
+                                      4.658027591836937e-17, 2.5382502794888315e-17,
+                                      7.70094837980299e-17);
+    const __m512d l1 = _mm512_setr_pd(-9.667293313452913e-17, -3.483994556892796e-17,
+                                      7.949834809697621e-17, 2.4707192569797888e-17,
+                                      8.199010020581497e-17, 2.960140695448873e-17,
+                                      3.283107224245627e-17, -1.0619946056195963e-16);
+    const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 0x1.8p52 */
+    const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(16.0 * FNN_LOG2E), magic);
+    const __m512d k = _mm512_sub_pd(t, magic);
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01 / 16), x);
+    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10 / 16), r);
+    __m512d p = _mm512_set1_pd(1.0 / 5040.0);
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 720.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 120.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    const __m512d q = _mm512_mul_pd(p, r); /* e^r - 1 */
+    /* the low 4 bits of t's integer are j; vpermt2pd reads exactly those */
+    const __m512i j = _mm512_castpd_si512(t);
+    const __m512d hi = _mm512_permutex2var_pd(h0, j, h1);
+    const __m512d y = _mm512_add_pd(hi, _mm512_fmadd_pd(hi, q, _mm512_permutex2var_pd(l0, j, l1)));
+    const __mmask8 keep = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.39641853226408), _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_pd(keep, y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
+}
+
+/* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64 */
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, ptrdiff_t C,
+                                                  double m, double *tail)
+{
+    const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;
+    const __m512d mv = _mm512_set1_pd(m);
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (ptrdiff_t c = 0; c < Cv; c += 16) {
+        const __m512d v = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
+        const __m512d u = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
+        if (e) {
+            _mm512_storeu_pd(e + c, v);
+            _mm512_storeu_pd(e + c + 8, u);
+        }
+        a0 = _mm512_add_pd(a0, v);
+        a1 = _mm512_add_pd(a1, u);
+    }
+    if (r) {
+        const __mmask8 m0 = (__mmask8)(r >= 8 ? 0xff : (1u << r) - 1u);
+        const __mmask8 m1 = (__mmask8)(r > 8 ? (1u << (r - 8)) - 1u : 0u);
+        /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
+        const __m512d v = _mm512_maskz_mov_pd(
+            m0, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, z + Cv), mv)));
+        const __m512d u = _mm512_maskz_mov_pd(
+            m1, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv)));
+        if (tail) {
+            _mm512_storeu_pd(tail, v);
+            _mm512_storeu_pd(tail + 8, u);
+        } else if (e) {
+            _mm512_mask_storeu_pd(e + Cv, m0, v);
+            _mm512_mask_storeu_pd(e + Cv + 8, m1, u);
+        }
+        a0 = _mm512_add_pd(a0, v);
+        a1 = _mm512_add_pd(a1, u);
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+#define FNN_EXPSUM_f64_v4 fnn_v4_expsum_f64
+#define FNN_EXPSUM_f64_v3 fnn_expsum_f64
+#define FNN_EXPSUM_f32_v4 fnn_expsum_f32
+#define FNN_EXPSUM_f32_v3 fnn_expsum_f32
+#endif
+#define FNN_EXPSUM_f64_base fnn_expsum_f64
+#define FNN_EXPSUM_f32_base fnn_expsum_f32
+
 /* ---- the softmax / hard-label cross-entropy row ranges, one copy per ISA -----------------
  * Built per ISA with explicit target attributes (not target_clones) so that the ISA can be
  * forced for tests (fnn_set_isa) and the AVX-512 copy can take the explicit short-row path of
@@ -885,7 +979,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
                 T m = fnn_rowmax_##S(zi, C);                                                      \
-                double s = fnn_expsum_##S(zi, oi, C, m, tb);                                      \
+                double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                                      \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
             return;                                                                               \
@@ -895,7 +989,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 mb[k] = fnn_rowmax_##S(zi, C);                                                    \
-                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k], NULL);                                       \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                                       \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -961,7 +1055,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
                     }                                                                             \
                 }                                                                                 \
                 sdb[k] = sd;                                                                      \
-                sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                                     \
                 if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
                     eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
             }                                                                                     \
@@ -1041,7 +1135,6 @@ FNN_DEFINE_ROW_RANGES(double, f64, base, )
  * is only a few vectors, so their per-pass setup, masked tails and reductions dominate.
  * fnn_v4_exp_* do fnn_exp_*'s operations in the same order (the same results). */
 #if FNN_HAVE_CLONES
-#include <immintrin.h>
 #define FNN_V4_MAX_C 128
 #define FNN_V4_PAIR(nv) ((nv) < 8)
 
@@ -1295,7 +1388,8 @@ FNN_DEFINE_ROW_DISPATCH(double, f64)
 
 /* ---- exp over an array for one named variant, so that tests can check each of them -------
  * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4 (fnn_exp_* vectorised by gcc), 3 the explicit
- * AVX-512 fnn_v4_exp_f32 of the short-row path (float only).  Returns -1 when that variant is
+ * AVX-512 fnn_v4_exp_f32 of the float short-row path / fnn_v4_exp_f64 of the x86-64-v4 double
+ * row ranges.  Returns -1 when that variant is
  * not built here or this CPU cannot run it, else 0. */
 #define FNN_EXP_VARIANT(T, S, ISA, ATTR)                                                        \
     ATTR static void fnn_exp_array_##S##_##ISA(const T *x, T *y, ptrdiff_t n)                   \
@@ -1316,6 +1410,13 @@ FNN_TARGET_V4 static void fnn_exp_array_f32_v4x(const float *x, float *y, ptrdif
     for (ptrdiff_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
         _mm512_mask_storeu_ps(y + i, m, fnn_v4_exp_f32(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+FNN_TARGET_V4 static void fnn_exp_array_f64_v4x(const double *x, double *y, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const __mmask8 m = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(y + i, m, fnn_v4_exp_f64(_mm512_maskz_loadu_pd(m, x + i)));
     }
 }
 #define FNN_EXP_CLONES(S, V4X)                                                                  \
@@ -1344,6 +1445,6 @@ FNN_TARGET_V4 static void fnn_exp_array_f32_v4x(const float *x, float *y, ptrdif
         return -1;                                                                              \
     }
 FNN_EXP_DISPATCH(float, f32, case 3 : fnn_exp_array_f32_v4x(x, y, n); return 0;)
-FNN_EXP_DISPATCH(double, f64, )
+FNN_EXP_DISPATCH(double, f64, case 3 : fnn_exp_array_f64_v4x(x, y, n); return 0;)
 
 #endif /* FASTNN_SIMD_H */
