@@ -23,7 +23,9 @@
  * use).  Every loop reads z[c] before it writes out[c] at the same index, which `omp simd`
  * permits; the functions read whatever else they need (z[y]) before the first write.
  *
- * Sums are accumulated in double for both float and double data.
+ * Sums are accumulated in double for both float and double data, with one exception: the row
+ * sum of exps of the AVX-512 float short-row path (<= 128 classes) is added in float per lane
+ * (<= 8 terms in [0, 1] a lane, a tree 3 roundings deep) and only its 16 lanes in double.
  */
 #ifndef FASTNN_SIMD_H
 #define FASTNN_SIMD_H
@@ -146,7 +148,8 @@ static FNN_UNUSED const char *fnn_simd_info(void)
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
  *   - float: degree-6 near-minimax polynomial, max error 1.05 ulp; double: degree-13 Taylor
- *     (Horner), 0.86 ulp.  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
+ *     (Horner), 0.86 ulp (the x86-64-v4 double row ranges use fnn_v4_exp_f64 instead, below:
+ *     0.56 ulp).  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
  *     no FMA and rounds every Horner step twice: 1.33 ulp (float), 1.14 ulp (double).
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
@@ -1133,7 +1136,8 @@ FNN_DEFINE_ROW_RANGES(double, f64, base, )
  * sum and scale all work on those registers: no pass re-reads the row and there is no tail
  * buffer.  The generic loops cost about as much again as the exp itself at C = 10..100: a row
  * is only a few vectors, so their per-pass setup, masked tails and reductions dominate.
- * fnn_v4_exp_* do fnn_exp_*'s operations in the same order (the same results). */
+ * fnn_v4_exp_f32 gives fnn_exp_f32's results (the same operations in the same order; the
+ * exact scaling by 2^n is one vscalefps). */
 #if FNN_HAVE_CLONES
 #define FNN_V4_MAX_C 128
 #define FNN_V4_PAIR(nv) ((nv) < 8)
@@ -1152,10 +1156,10 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    const __m512i eb = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127 - 0x4b400000)), 23);
+    /* p 2^n with vscalefps: exact like fnn_exp_f32's multiply by the exponent bits, and one
+     * instruction instead of three */
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
-    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(eb));
+    return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
 /* sum of e[0 .. nv): a float tree over the vectors (each lane adds at most 8 exps, all in
@@ -1178,7 +1182,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_sum_f32(const __m512 *e, const int nv)
 }
 /* nv (vectors per row) is a constant at every call (fnn_v4_*_f32 switch on it), so the row
  * arrays live in registers.
- * Rows z + p C, p < P: e[p][0 .. nv) = exp(z - m[p]), m[p] = max, s[p] = the double sum.
+ * Rows z + p C, p < P: e[p][0 .. nv) = exp(z - m[p]), m[p] = max, s[p] = the sum
+ * (fnn_v4_sum_f32).
  * P = 2 rows at a time give the out-of-order core two independent chains (max, exp, sum,
  * reciprocal): one row alone is latency-bound.  Not at 8 vectors a row, where two rows no
  * longer fit in the 32 registers (128 classes: 0.24 ms paired, 0.21 ms not, 4096 rows). */
