@@ -982,7 +982,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
                 T m = fnn_rowmax_##S(zi, C);                                                      \
-                double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                                      \
+                double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                              \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
             return;                                                                               \
@@ -992,7 +992,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 mb[k] = fnn_rowmax_##S(zi, C);                                                    \
-                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                                       \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                         \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -1058,7 +1058,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
                     }                                                                             \
                 }                                                                                 \
                 sdb[k] = sd;                                                                      \
-                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                                     \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                             \
                 if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
                     eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
             }                                                                                     \
