@@ -868,8 +868,9 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
  * 2^(j/16) for j = k mod 16 comes from a 16-entry table held in two registers per part and
  * indexed by a permute (vpermt2pd; a gather is slow on Zen 4), as hi + lo so that the table
  * adds no rounding; e^r - 1 is a degree-7 Taylor polynomial (r^8/8! < 1.3e-18);
- * result = (hi + (hi q + lo)) 2^floor(k/16) (vscalefpd).  That is 12 multiply-adds a vector
- * against the 17 of the degree-13 fnn_exp_f64, and 0.56 ulp at most (tests/test_kernels_isa.py).
+ * result = (hi + (hi q + lo)) 2^floor(k/16) (vscalefpd).  That is 13 multiply-class
+ * instructions a vector against the 17 of the degree-13 fnn_exp_f64, and 0.56 ulp at most
+ * (tests/test_kernels_isa.py).
  * Same special cases as fnn_exp_f64: +0 below ln(DBL_MIN) and for -inf, NaN stays NaN. */
 #if FNN_HAVE_CLONES
 #include <immintrin.h>
