@@ -23,7 +23,9 @@
  * use).  Every loop reads z[c] before it writes out[c] at the same index, which `omp simd`
  * permits; the functions read whatever else they need (z[y]) before the first write.
  *
- * Sums are accumulated in double for both float and double data.
+ * Sums are accumulated in double for both float and double data, with one exception: the row
+ * sum of exps of the AVX-512 float short-row path (<= 128 classes) is added in float per lane
+ * (<= 8 terms in [0, 1] a lane, a tree 3 roundings deep) and only its 16 lanes in double.
  */
 #ifndef FASTNN_SIMD_H
 #define FASTNN_SIMD_H
@@ -146,7 +148,8 @@ static FNN_UNUSED const char *fnn_simd_info(void)
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
  *   - float: degree-6 near-minimax polynomial, max error 1.05 ulp; double: degree-13 Taylor
- *     (Horner), 0.86 ulp.  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
+ *     (Horner), 0.86 ulp (the x86-64-v4 double row ranges use fnn_v4_exp_f64 instead, below:
+ *     0.56 ulp).  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
  *     no FMA and rounds every Horner step twice: 1.33 ulp (float), 1.14 ulp (double).
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
@@ -860,6 +863,101 @@ FNN_INLINE double fnn_hsum16(const double *a)
 FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
 
+/* ---- AVX-512 double exp and exp-sum pass (the x86-64-v4 double row ranges) ---------------
+ * exp(x) = 2^(k/16) e^r, k = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo), |r| <= ln2/32:
+ * 2^(j/16) for j = k mod 16 comes from a 16-entry table held in two registers per part and
+ * indexed by a permute (vpermt2pd; a gather is slow on Zen 4), as hi + lo so that the table
+ * adds no rounding; e^r - 1 is a degree-7 Taylor polynomial (r^8/8! < 1.3e-18);
+ * result = (hi + (hi q + lo)) 2^floor(k/16) (vscalefpd).  That is 13 multiply-class
+ * instructions a vector against the 17 of the degree-13 fnn_exp_f64, and 0.56 ulp at most
+ * (tests/test_kernels_isa.py).
+ * Same special cases as fnn_exp_f64: +0 below ln(DBL_MIN) and for -inf, NaN stays NaN. */
+#if FNN_HAVE_CLONES
+#include <immintrin.h>
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
+{
+    /* 2^(j/16) = hi + lo, j = 0 .. 15 (hi rounded to nearest, lo the rest) */
+    const __m512d h0 = _mm512_setr_pd(1.0, 1.0442737824274138, 1.0905077326652577,
+                                      1.1387886347566916, 1.189207115002721, 1.241857812073484,
+                                      1.2968395546510096, 1.3542555469368927);
+    const __m512d h1 = _mm512_setr_pd(1.4142135623730951, 1.4768261459394993,
+                                      1.5422108254079407, 1.6104903319492543,
+                                      1.681792830507429, 1.7562521603732995,
+                                      1.8340080864093424, 1.9152065613971474);
+    const __m512d l0 = _mm512_setr_pd(0.0, 8.551889705537965e-17, -3.046782079812471e-17,
+                                      8.912812676025408e-17, 3.982015231465646e-17,
+                                      4.658027591836937e-17, 2.5382502794888315e-17,
+                                      7.70094837980299e-17);
+    const __m512d l1 = _mm512_setr_pd(-9.667293313452913e-17, -3.483994556892796e-17,
+                                      7.949834809697621e-17, 2.4707192569797888e-17,
+                                      8.199010020581497e-17, 2.960140695448873e-17,
+                                      3.283107224245627e-17, -1.0619946056195963e-16);
+    const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 0x1.8p52 */
+    const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(16.0 * FNN_LOG2E), magic);
+    const __m512d k = _mm512_sub_pd(t, magic);
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01 / 16), x);
+    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10 / 16), r);
+    __m512d p = _mm512_set1_pd(1.0 / 5040.0);
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 720.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 120.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    const __m512d q = _mm512_mul_pd(p, r); /* e^r - 1 */
+    /* the low 4 bits of t's integer are j; vpermt2pd reads exactly those */
+    const __m512i j = _mm512_castpd_si512(t);
+    const __m512d hi = _mm512_permutex2var_pd(h0, j, h1);
+    const __m512d y = _mm512_add_pd(hi, _mm512_fmadd_pd(hi, q, _mm512_permutex2var_pd(l0, j, l1)));
+    const __mmask8 keep = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.39641853226408), _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_pd(keep, y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
+}
+
+/* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64 */
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, ptrdiff_t C,
+                                                  double m, double *tail)
+{
+    const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;
+    const __m512d mv = _mm512_set1_pd(m);
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (ptrdiff_t c = 0; c < Cv; c += 16) {
+        const __m512d v = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
+        const __m512d u = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
+        if (e) {
+            _mm512_storeu_pd(e + c, v);
+            _mm512_storeu_pd(e + c + 8, u);
+        }
+        a0 = _mm512_add_pd(a0, v);
+        a1 = _mm512_add_pd(a1, u);
+    }
+    if (r) {
+        const __mmask8 m0 = (__mmask8)(r >= 8 ? 0xff : (1u << r) - 1u);
+        const __mmask8 m1 = (__mmask8)(r > 8 ? (1u << (r - 8)) - 1u : 0u);
+        /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
+        const __m512d v = _mm512_maskz_mov_pd(
+            m0, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, z + Cv), mv)));
+        const __m512d u = _mm512_maskz_mov_pd(
+            m1, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv)));
+        if (tail) {
+            _mm512_storeu_pd(tail, v);
+            _mm512_storeu_pd(tail + 8, u);
+        } else if (e) {
+            _mm512_mask_storeu_pd(e + Cv, m0, v);
+            _mm512_mask_storeu_pd(e + Cv + 8, m1, u);
+        }
+        a0 = _mm512_add_pd(a0, v);
+        a1 = _mm512_add_pd(a1, u);
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+#define FNN_EXPSUM_f64_v4 fnn_v4_expsum_f64
+#define FNN_EXPSUM_f64_v3 fnn_expsum_f64
+#define FNN_EXPSUM_f32_v4 fnn_expsum_f32
+#define FNN_EXPSUM_f32_v3 fnn_expsum_f32
+#endif
+#define FNN_EXPSUM_f64_base fnn_expsum_f64
+#define FNN_EXPSUM_f32_base fnn_expsum_f32
+
 /* ---- the softmax / hard-label cross-entropy row ranges, one copy per ISA -----------------
  * Built per ISA with explicit target attributes (not target_clones) so that the ISA can be
  * forced for tests (fnn_set_isa) and the AVX-512 copy can take the explicit short-row path of
@@ -885,7 +983,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
                 T m = fnn_rowmax_##S(zi, C);                                                      \
-                double s = fnn_expsum_##S(zi, oi, C, m, tb);                                      \
+                double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                              \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
             return;                                                                               \
@@ -895,7 +993,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 mb[k] = fnn_rowmax_##S(zi, C);                                                    \
-                sb[k] = fnn_expsum_##S(zi, NULL, C, mb[k], NULL);                                       \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                         \
             }                                                                                     \
             FNN_SIMD                                                                              \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
@@ -961,7 +1059,7 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
                     }                                                                             \
                 }                                                                                 \
                 sdb[k] = sd;                                                                      \
-                sb[k] = fnn_expsum_##S(zi, gi, C, m, tbb[k]);                                     \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                             \
                 if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
                     eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
             }                                                                                     \
@@ -1039,9 +1137,9 @@ FNN_DEFINE_ROW_RANGES(double, f64, base, )
  * sum and scale all work on those registers: no pass re-reads the row and there is no tail
  * buffer.  The generic loops cost about as much again as the exp itself at C = 10..100: a row
  * is only a few vectors, so their per-pass setup, masked tails and reductions dominate.
- * fnn_v4_exp_* do fnn_exp_*'s operations in the same order (the same results). */
+ * fnn_v4_exp_f32 gives fnn_exp_f32's results (the same operations in the same order; the
+ * exact scaling by 2^n is one vscalefps). */
 #if FNN_HAVE_CLONES
-#include <immintrin.h>
 #define FNN_V4_MAX_C 128
 #define FNN_V4_PAIR(nv) ((nv) < 8)
 
@@ -1059,28 +1157,34 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    const __m512i eb = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127 - 0x4b400000)), 23);
+    /* p 2^n with vscalefps: exact like fnn_exp_f32's multiply by the exponent bits, and one
+     * instruction instead of three */
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
-    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(eb));
+    return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
-/* sum of e[0 .. nv) in double: pairs of float vectors are added in float first (one rounding,
- * as in fnn_expsum) */
+/* sum of e[0 .. nv): a float tree over the vectors (each lane adds at most 8 exps, all in
+ * [0, 1]: at most 3 roundings deep), then the 16 lanes in double */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_sum_f32(const __m512 *e, const int nv)
 {
-    __m512d acc = _mm512_setzero_pd();
-    for (int k = 0; k < nv; k += 2) {
-        const __m512 p = k + 1 < nv ? _mm512_add_ps(e[k], e[k + 1]) : e[k];
-        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                     _mm512_castps_pd(p), 1))));
+    __m512 t[FNN_V4_MAX_C / 16];
+    for (int k = 0; k < nv; k++)
+        t[k] = e[k];
+    for (int w = nv; w > 1; w = (w + 1) / 2) {
+        for (int k = 0; k < w / 2; k++)
+            t[k] = _mm512_add_ps(t[2 * k], t[2 * k + 1]);
+        if (w % 2)
+            t[w / 2] = t[w - 1];
     }
-    return _mm512_reduce_add_pd(acc);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(t[0]));
+    const __m512d hi = _mm512_cvtps_pd(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t[0]), 1)));
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 /* nv (vectors per row) is a constant at every call (fnn_v4_*_f32 switch on it), so the row
  * arrays live in registers.
- * Rows z + p C, p < P: e[p][0 .. nv) = exp(z - m[p]), m[p] = max, s[p] = the double sum.
+ * Rows z + p C, p < P: e[p][0 .. nv) = exp(z - m[p]), m[p] = max, s[p] = the sum
+ * (fnn_v4_sum_f32).
  * P = 2 rows at a time give the out-of-order core two independent chains (max, exp, sum,
  * reciprocal): one row alone is latency-bound.  Not at 8 vectors a row, where two rows no
  * longer fit in the 32 registers (128 classes: 0.24 ms paired, 0.21 ms not, 4096 rows). */
@@ -1107,17 +1211,24 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_rows_f32(const float *z, ptrdiff_t C, const
         s[p] = fnn_v4_sum_f32(e[p], nv);
 }
 
-/* out = e * a; eb (when not NULL) gets e itself (full vectors, for the label column) */
+/* out = e * a */
 FNN_TARGET_V4 FNN_INLINE void fnn_v4_store_f32(float *out, const __m512 *e, const int nv,
-                                               __mmask16 tm, float a, float *eb)
+                                               __mmask16 tm, float a)
 {
     const __m512 av = _mm512_set1_ps(a);
     for (int k = 0; k < nv - 1; k++)
         _mm512_storeu_ps(out + 16 * k, _mm512_mul_ps(e[k], av));
     _mm512_mask_storeu_ps(out + 16 * (nv - 1), tm, _mm512_mul_ps(e[nv - 1], av));
-    if (eb)
-        for (int k = 0; k < nv; k++)
-            _mm512_store_ps(eb + 16 * k, e[k]);
+}
+
+/* e[y >> 4] lane y & 15 (e_y for the label column) without storing the row: a select of the
+ * vector (blends on constant indices keep e in registers), then a lane permute */
+FNN_TARGET_V4 FNN_INLINE float fnn_v4_lane_f32(const __m512 *e, const int nv, ptrdiff_t y)
+{
+    __m512 v = e[0];
+    for (int k = 1; k < nv; k++)
+        v = _mm512_mask_mov_ps(v, (__mmask16)(-(int)((y >> 4) == k)), e[k]);
+    return _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32((int)(y & 15)), v));
 }
 
 /* softmax of the P rows at z into out */
@@ -1129,7 +1240,7 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_some_f32(const float *z, float *out
     double s[2];
     fnn_v4_rows_f32(z, C, P, e, nv, tm, m, s);
     for (int p = 0; p < P; p++)
-        fnn_v4_store_f32(out + p * C, e[p], nv, tm, (float)(1.0 / s[p]), NULL);
+        fnn_v4_store_f32(out + p * C, e[p], nv, tm, (float)(1.0 / s[p]));
 }
 
 FNN_TARGET_V4 FNN_INLINE void fnn_v4_softmax_nv_f32(const float *z, float *out, ptrdiff_t i0,
@@ -1153,7 +1264,6 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_ce_some_f32(const float *z, float *g, ptrdi
                                                  double *zyb)
 {
     __m512 e[2][FNN_V4_MAX_C / 16];
-    float eb[FNN_V4_MAX_C] __attribute__((aligned(64)));
     for (int p = 0; p < P; p++) /* before g (maybe z) is written */
         zyb[k + p] = (double)z[(i + p) * C + labels[i + p]];
     fnn_v4_rows_f32(z + i * C, C, P, e, nv, tm, mb + k, sb + k);
@@ -1162,8 +1272,9 @@ FNN_TARGET_V4 FNN_INLINE void fnn_v4_ce_some_f32(const float *z, float *g, ptrdi
         const double s = sb[k + p], inv_s = 1.0 / s;
         const double kk = scale * (sw ? (double)sw[i + p] : 1.0);
         float *gi = g + (i + p) * C;
-        fnn_v4_store_f32(gi, e[p], nv, tm, (float)(kk * inv_s), eb);
-        gi[y] = (float)(kk * (((double)eb[y] - s) * inv_s));
+        const double ey = (double)fnn_v4_lane_f32(e[p], nv, y);
+        fnn_v4_store_f32(gi, e[p], nv, tm, (float)(kk * inv_s));
+        gi[y] = (float)(kk * ((ey - s) * inv_s));
     }
 }
 
@@ -1230,6 +1341,98 @@ FNN_TARGET_V4 static double fnn_v4_ce_f32(const float *z, float *g, ptrdiff_t i0
         FNN_NV_CASES(FNN_V4_CE_CALL)
     }
 }
+
+/* Double rows of 64 .. FNN_V4_MAX_C_F64 classes (8 .. 13 vectors), cross-entropy without class
+ * weights or smoothing: the fnn_v4_ce_nv_f32 scheme one row at a time, with fnn_v4_exp_f64.
+ * The exps are summed in two accumulators as in fnn_v4_expsum_f64, so the results are those
+ * of the generic x86-64-v4 loop, without its re-reads of the row.  Not beyond 13 vectors:
+ * the row and the exp's constants no longer fit in the registers (4096 rows: 0.36 ms against
+ * 0.40 at 104 classes, 0.40 against 0.38 at 112, 0.46 against 0.43 at 128). */
+#define FNN_V4_MAX_C_F64 104
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_ce_nv_f64(const double *z, double *g, ptrdiff_t i0,
+                                                 ptrdiff_t i1, ptrdiff_t C,
+                                                 const intptr_t *labels, const double *sw,
+                                                 double scale, double *rl, const int nv)
+{
+    const __mmask8 tm = (__mmask8)((1u << (C - 8 * (nv - 1))) - 1u);
+    double mb[FNN_BLOCK], sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK];
+    double total = 0.0;
+    for (ptrdiff_t b0 = i0; b0 < i1; b0 += FNN_BLOCK) {
+        const ptrdiff_t nb = b0 + FNN_BLOCK < i1 ? FNN_BLOCK : i1 - b0;
+        for (ptrdiff_t k = 0; k < nb; k++) {
+            const ptrdiff_t i = b0 + k, y = labels[i];
+            const double *zi = z + i * C;
+            __m512d e[FNN_V4_MAX_C_F64 / 8];
+            zyb[k] = zi[y]; /* before g (maybe z) is written */
+            for (int q = 0; q < nv - 1; q++)
+                e[q] = _mm512_loadu_pd(zi + 8 * q);
+            e[nv - 1] = _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), tm, zi + 8 * (nv - 1));
+            __m512d mx = e[0];
+            for (int q = 1; q < nv; q++)
+                mx = _mm512_max_pd(mx, e[q]);
+            const double m = _mm512_reduce_max_pd(mx);
+            mb[k] = m;
+            const __m512d mv = _mm512_set1_pd(m);
+            __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+            for (int q = 0; q < nv; q++) {
+                e[q] = fnn_v4_exp_f64(_mm512_sub_pd(e[q], mv));
+                if (q % 2)
+                    a1 = _mm512_add_pd(a1, e[q]);
+                else
+                    a0 = _mm512_add_pd(a0, e[q]);
+            }
+            const double s = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+            sb[k] = s;
+            if (g) {
+                const double inv_s = 1.0 / s, kk = scale * (sw ? sw[i] : 1.0);
+                double *gi = g + i * C;
+                /* e_y: as fnn_v4_lane_f32 */
+                __m512d v = e[0];
+                for (int q = 1; q < nv; q++)
+                    v = _mm512_mask_mov_pd(v, (__mmask8)(-(int)((y >> 3) == q)), e[q]);
+                const double ey =
+                    _mm512_cvtsd_f64(_mm512_permutexvar_pd(_mm512_set1_epi64(y & 7), v));
+                const __m512d av = _mm512_set1_pd(kk * inv_s);
+                for (int q = 0; q < nv - 1; q++)
+                    _mm512_storeu_pd(gi + 8 * q, _mm512_mul_pd(e[q], av));
+                _mm512_mask_storeu_pd(gi + 8 * (nv - 1), tm, _mm512_mul_pd(e[nv - 1], av));
+                gi[y] = kk * ((ey - s) * inv_s);
+            }
+        }
+        FNN_SIMD
+        for (ptrdiff_t k = 0; k < nb; k++)
+            lb[k] = fnn_log_f64(sb[k]);
+        for (ptrdiff_t k = 0; k < nb; k++) {
+            const ptrdiff_t i = b0 + k;
+            const double si = sw ? sw[i] : 1.0;
+            double L = lb[k] - (zyb[k] - mb[k]);
+            L = si != 0.0 ? si * L : 0.0;
+            if (sb[k] != sb[k])
+                L = NAN;
+            if (rl)
+                rl[i] = L;
+            total += L;
+        }
+    }
+    return total;
+}
+#define FNN_V4_CE_F64_CALL(N)                                                                   \
+    case N:                                                                                     \
+        return fnn_v4_ce_nv_f64(z, g, i0, i1, C, labels, sw, scale, rl, N)
+FNN_TARGET_V4 static double fnn_v4_ce_f64(const double *z, double *g, ptrdiff_t i0, ptrdiff_t i1,
+                                          ptrdiff_t C, const intptr_t *labels, const double *sw,
+                                          double scale, double *rl)
+{
+    switch ((C + 7) / 8) {
+        FNN_V4_CE_F64_CALL(8);
+        FNN_V4_CE_F64_CALL(9);
+        FNN_V4_CE_F64_CALL(10);
+        FNN_V4_CE_F64_CALL(11);
+        FNN_V4_CE_F64_CALL(12);
+    default:
+        return fnn_v4_ce_nv_f64(z, g, i0, i1, C, labels, sw, scale, rl, 13);
+    }
+}
 #endif
 
 #if FNN_HAVE_CLONES
@@ -1246,8 +1449,9 @@ FNN_TARGET_V4 static double fnn_v4_ce_f32(const float *z, float *g, ptrdiff_t i0
 #define FNN_ISA_SWITCH(CALL_V4, CALL_V3)
 #endif
 /* float rows of up to FNN_V4_MAX_C classes take the AVX-512 register path (plain softmax,
- * cross-entropy without class weights or smoothing); for double it was no faster (the exp
- * dominates, and 10 doubles fill 2 vectors where the group path packs them) */
+ * cross-entropy without class weights or smoothing); double rows only for cross-entropy of
+ * 64 .. FNN_V4_MAX_C_F64 classes (below, 10 doubles fill 2 vectors where the group path packs
+ * them) */
 #define FNN_V4_SHORT_SOFTMAX_f32                                                                \
     if (mode == 0 && C <= FNN_V4_MAX_C) {                                                       \
         fnn_v4_softmax_f32(z, out, i0, i1, C);                                                  \
@@ -1257,7 +1461,9 @@ FNN_TARGET_V4 static double fnn_v4_ce_f32(const float *z, float *g, ptrdiff_t i0
     if (C <= FNN_V4_MAX_C && !w && eps == 0.0)                                                  \
         return fnn_v4_ce_f32(z, g, i0, i1, C, labels, sw, scale, rl);
 #define FNN_V4_SHORT_SOFTMAX_f64
-#define FNN_V4_SHORT_CE_f64
+#define FNN_V4_SHORT_CE_f64                                                                     \
+    if (C >= FNN_GROUP_MAX_C && C <= FNN_V4_MAX_C_F64 && !w && eps == 0.0)                      \
+        return fnn_v4_ce_f64(z, g, i0, i1, C, labels, sw, scale, rl);
 #define FNN_DEFINE_ROW_DISPATCH(T, S)                                                           \
     static FNN_UNUSED void fnn_softmax_rows_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1, \
                                                 ptrdiff_t C, int mode)                          \
@@ -1283,7 +1489,8 @@ FNN_DEFINE_ROW_DISPATCH(double, f64)
 
 /* ---- exp over an array for one named variant, so that tests can check each of them -------
  * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4 (fnn_exp_* vectorised by gcc), 3 the explicit
- * AVX-512 fnn_v4_exp_f32 of the short-row path (float only).  Returns -1 when that variant is
+ * AVX-512 fnn_v4_exp_f32 of the float short-row path / fnn_v4_exp_f64 of the x86-64-v4 double
+ * row ranges.  Returns -1 when that variant is
  * not built here or this CPU cannot run it, else 0. */
 #define FNN_EXP_VARIANT(T, S, ISA, ATTR)                                                        \
     ATTR static void fnn_exp_array_##S##_##ISA(const T *x, T *y, ptrdiff_t n)                   \
@@ -1304,6 +1511,13 @@ FNN_TARGET_V4 static void fnn_exp_array_f32_v4x(const float *x, float *y, ptrdif
     for (ptrdiff_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
         _mm512_mask_storeu_ps(y + i, m, fnn_v4_exp_f32(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+FNN_TARGET_V4 static void fnn_exp_array_f64_v4x(const double *x, double *y, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const __mmask8 m = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(y + i, m, fnn_v4_exp_f64(_mm512_maskz_loadu_pd(m, x + i)));
     }
 }
 #define FNN_EXP_CLONES(S, V4X)                                                                  \
@@ -1332,6 +1546,6 @@ FNN_TARGET_V4 static void fnn_exp_array_f32_v4x(const float *x, float *y, ptrdif
         return -1;                                                                              \
     }
 FNN_EXP_DISPATCH(float, f32, case 3 : fnn_exp_array_f32_v4x(x, y, n); return 0;)
-FNN_EXP_DISPATCH(double, f64, )
+FNN_EXP_DISPATCH(double, f64, case 3 : fnn_exp_array_f64_v4x(x, y, n); return 0;)
 
 #endif /* FASTNN_SIMD_H */
