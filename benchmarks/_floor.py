@@ -34,7 +34,7 @@ class BlasFloor:
     chunk_rows : int or None
         Run the products of a batch of more rows than this chunk by chunk, the weight
         gradients summed over the chunks by a GEMM with beta = 1, as fastnn's native loop does
-        on one thread (``fastnn_core._cython._train.BATCH_CHUNK_ROWS``): the products that loop
+        (``fastnn_core._cython._train.BATCH_CHUNK_ROWS``): the products that loop
         runs, cheaper than whole-batch products whose operands do not fit in cache.
     """
 

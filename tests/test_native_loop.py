@@ -115,9 +115,9 @@ def _chunk_rows():
 )
 @pytest.mark.parametrize("threads", [1, 2])
 def test_batches_larger_than_a_chunk_match_reference(backend, dtype, target, params, threads):
-    """On one thread the cython loop runs batches of more than BATCH_CHUNK_ROWS rows chunk by
-    chunk (weight gradients summed over the chunks): full batch and a batch size over the
-    chunk, both with a ragged last chunk, and sample weights."""
+    """The cython loop runs batches of more than BATCH_CHUNK_ROWS rows chunk by chunk (weight
+    gradients summed over the chunks, elementwise kernels on one thread): full batch and a
+    batch size over the chunk, both with a ragged last chunk, and sample weights."""
     from threadpoolctl import threadpool_limits
 
     chunk = _chunk_rows()

@@ -82,8 +82,8 @@ cdef enum:
     PARALLEL_MIN = 131072
 PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 
-#: On one thread, batches of more rows than this run forward and backward by chunks of this
-#: many rows (256-1024 measured alike on the 60000-row benchmark set).
+#: Batches of more rows than this run forward and backward by chunks of this many rows
+#: (256-1024 measured alike on the 60000-row benchmark set).
 cdef enum:
     CHUNK_ROWS = 512
 BATCH_CHUNK_ROWS = CHUNK_ROWS
@@ -361,22 +361,26 @@ cdef void _backward(Layout *net, floating *xin, intp m, int hidden_act, int nt,
 
 
 cdef double _chunked_pass(Layout *net, floating *xin, intp d, void *tb, intp tsz,
-                          floating *swb, intp m, int hidden_act, int loss_kind, double scale,
-                          int nt) noexcept nogil:
+                          floating *swb, intp m, int hidden_act, int loss_kind,
+                          double scale) noexcept nogil:
     """Forward, loss and backward of a batch of ``m > CHUNK_ROWS`` rows, ``CHUNK_ROWS`` rows
     at a time through the first rows of the workspaces, so that the activations and deltas
     of a chunk are still in cache when the next step reads them (a full batch of 60000 rows
     would stream every hidden layer through memory several times). The weight gradients sum
-    over the chunks (GEMM with beta = 1). Returns ``sum_i s_i L_i`` of the batch."""
+    over the chunks (GEMM with beta = 1). Returns ``sum_i s_i L_i`` of the batch.
+
+    Only BLAS uses threads here: the elementwise and row kernels of a chunk run on this
+    thread, because OpenMP workers left spinning after a parallel region take the cores the
+    BLAS threads of the next small product need (measured: 10x slower epochs on 2 threads)."""
     cdef intp c0 = 0, ch, N = net.units[net.L]
     cdef double total = 0.0
     while c0 < m:
         ch = CHUNK_ROWS if m - c0 > CHUNK_ROWS else m - c0
-        _forward(net, xin + c0 * d, ch, hidden_act, nt)
+        _forward(net, xin + c0 * d, ch, hidden_act, 1)
         total += _loss_rows(loss_kind, <floating *>net.A[net.L - 1], <char *>tb + c0 * tsz,
                             NULL if swb == NULL else swb + c0, <floating *>net.D[net.L - 1],
-                            ch, N, scale, nt)
-        _backward(net, xin + c0 * d, ch, hidden_act, nt, c0 > 0)
+                            ch, N, scale, 1)
+        _backward(net, xin + c0 * d, ch, hidden_act, 1, c0 > 0)
         c0 += ch
     return total
 
@@ -440,12 +444,11 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
         if S <= 0.0:  # a batch of zero-weight rows carries no gradient
             continue
 
-        # ---- forward, loss and output delta (large batches on one thread: forward and
-        # backward by chunks; with more threads the large products parallelise better)
+        # ---- forward, loss and output delta (large batches: forward and backward by chunks)
         scale = 1.0 / S
-        chunked = nt == 1 and m > CHUNK_ROWS
+        chunked = m > CHUNK_ROWS
         if chunked:
-            total = _chunked_pass(net, xin, d, tb, tsz, swb, m, hidden_act, loss_kind, scale, nt)
+            total = _chunked_pass(net, xin, d, tb, tsz, swb, m, hidden_act, loss_kind, scale)
         else:
             _forward(net, xin, m, hidden_act, nt)
             total = _loss_rows(loss_kind, <floating *>net.A[L - 1], tb, swb,
