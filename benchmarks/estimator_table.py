@@ -374,11 +374,13 @@ def make_torch(case, X, y, classes, env):
 
 
 def make_floor(case, X, y, classes, env):
-    """The products of every batch; with the cython backend chunked as its native loop runs
-    them (``BATCH_CHUNK_ROWS``)."""
+    """The products of every batch; on one thread with the cython backend chunked as its
+    native loop runs them (``BATCH_CHUNK_ROWS``). Not on more threads: the chunked floor adds
+    the later chunks' gradients with SciPy's GEMM between NumPy's products, and the two
+    OpenBLAS thread pools then fight for the cores (1.2-3 s full-batch epochs measured)."""
     sizes = [X.shape[1], *case.hidden, len(classes)]
     chunk = None
-    if env.backend == "cython":
+    if case.threads == 1 and env.backend == "cython":
         from fastnn_core._cython._train import BATCH_CHUNK_ROWS as chunk
     return floor_epoch_fn(X, sizes, case.batch, chunk_rows=chunk)
 
