@@ -4,6 +4,7 @@
     python benchmarks/kernel_table.py --quick    # 5 repeats, >= 0.02 s each
     python benchmarks/kernel_table.py --stat min # fastest single call instead (busy machine)
     python benchmarks/kernel_table.py --shapes 4096x1000 --dtypes float32 --threads 1
+    python benchmarks/kernel_table.py --quick --steady-memory  # no page faults, see below
 
 The cases are those of ``benchmarks/bench_kernels.py`` (same data, same callables, same thread
 limits); each is timed with ``timeit.repeat`` (wall clock) after one warm-up call, and the
@@ -13,6 +14,13 @@ table shows the median time per call in ms and the ratios
 - ``torch/cython``: speed-up over PyTorch (``F.cross_entropy`` + ``backward``, or softmax),
 - ``cython/floor``: cython (into a preallocated ``out=``, as the floor) over ``np.copyto``,
 - ``numpy/numba``: speed-up of the numba backend over the NumPy reference backend.
+
+Every call allocates its result (and NumPy its temporaries); glibc returns freed arrays above
+its mmap threshold to the kernel, so the next call page-faults fresh zeroed pages, and whether
+a given array size does so varies from process to process (the float64 NumPy baseline at
+4096 x 100 took 1.3 ms in one process and 5.5 ms in another). ``--steady-memory`` re-runs the
+script with glibc told to keep freed memory (``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``): no side page-faults, and the ratios are reproducible.
 """
 
 import argparse
@@ -67,6 +75,9 @@ def _ratio(a, b):
     return f"{a / b:.1f}x" if a / b >= 10 else f"{a / b:.2f}x"
 
 
+_STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats")
@@ -77,7 +88,13 @@ def main(argv=None):
     parser.add_argument("--stat", default="median", choices=["median", "min"],
                         help="median (default) of repeats, or the fastest single call "
                              "(steadier on a busy machine)")
+    parser.add_argument("--steady-memory", action="store_true",
+                        help="re-run with glibc keeping freed memory (no page faults per call)")
     args = parser.parse_args(argv)
+    if args.steady_memory and os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        env = dict(os.environ, **_STEADY_MALLOC)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], env)
     repeats, min_time = (5, 0.02) if args.quick else (9, 0.1)
 
     import fastnn_core
@@ -100,6 +117,7 @@ def main(argv=None):
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"numpy {np.__version__}, torch {torch_version}, "
           f"cython OpenMP={getattr(cy, 'OPENMP', None)}, SIMD: {getattr(cy, 'SIMD_INFO', None)}; "
+          f"glibc MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', 'default')}; "
           f"load average {os.getloadavg()[0]:.1f} -->")
     print()
     print("| op | n x C | dtype | threads | numpy ms | numba ms | cython ms | cython out= ms "
