@@ -296,6 +296,22 @@ FNN_INLINE double fnn_hsum16(const double *a)
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
 #define FNN_BLOCK_ROWS(C) ((C) >= FNN_GROUP ? 1 : ((FNN_GROUP / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (FNN_GROUP / ((C) > 0 ? (C) : 1))))
 
+/* L_i of a hard-label cross-entropy row: a = label coefficient, b = smoothing weight per w_c,
+ * s and ls = the sum of exp(z - m) and its log, dy = z_y - m, sd = the smoothing term, si = the
+ * sample weight (0 gives 0, even on a masked class); NaN when s is (a NaN / +inf logit, or an
+ * all -inf row) */
+FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double ls, double dy,
+                                  double sd, double si)
+{
+    double L = 0.0;
+    if (a != 0.0)
+        L += a * (ls - dy);
+    if (b != 0.0)
+        L += b * (W * ls - sd);
+    L = si != 0.0 ? si * L : 0.0;
+    return s != s ? NAN : L;
+}
+
 /* ---- the per-row kernels, written once for float and double ---------------------------- */
 #define FNN_DEFINE_ROWS(T, S, EXP, SEL, LOG1P, EXPM1, TANH, SQRT)                                      \
                                                                                                   \
@@ -438,12 +454,52 @@ FNN_INLINE double fnn_hsum16(const double *a)
             e[j] = EXP(e[j]);                                                                     \
     }                                                                                             \
                                                                                                   \
+    /* log_softmax (mode 1) or logsumexp (mode 2) of the nb rows from b0, from their maxima mb  \
+     * and sums of exponentials sb */                                                           \
+    FNN_INLINE void fnn_logsm_block_##S(const T *z, T *out, ptrdiff_t b0, ptrdiff_t nb,         \
+                                        ptrdiff_t C, const T *mb, const double *sb, int mode)   \
+    {                                                                                           \
+        double lb[FNN_BLOCK];                                                                   \
+        FNN_SIMD                                                                                \
+        for (ptrdiff_t k = 0; k < nb; k++)                                                      \
+            lb[k] = fnn_log_f64(sb[k]);                                                         \
+        if (mode == 2) {                                                                        \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                  \
+                out[b0 + k] = (T)((double)mb[k] + lb[k]);                                       \
+            return;                                                                             \
+        }                                                                                       \
+        for (ptrdiff_t k = 0; k < nb; k++) {                                                    \
+            const T *zi = z + (b0 + k) * C;                                                     \
+            T *oi = out + (b0 + k) * C;                                                         \
+            const T m = mb[k], ls = (T)lb[k];                                                   \
+            FNN_SIMD                                                                            \
+            for (ptrdiff_t c = 0; c < C; c++)                                                   \
+                oi[c] = (zi[c] - m) - ls;                                                       \
+        }                                                                                       \
+    }                                                                                           \
+                                                                                                \
+    /* the smoothing term sum_c w_c (z_c - m) over the classes with w_c != 0 (w NULL: ones) */  \
+    FNN_INLINE double fnn_ce_smooth_sum_##S(const T *zi, ptrdiff_t C, T m, const T *w)          \
+    {                                                                                           \
+        double sd = 0.0;                                                                        \
+        if (w) {                                                                                \
+            FNN_SIMD_SUM(sd)                                                                    \
+            for (ptrdiff_t c = 0; c < C; c++)                                                   \
+                sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);          \
+        } else {                                                                                \
+            FNN_SIMD_SUM(sd)                                                                    \
+            for (ptrdiff_t c = 0; c < C; c++)                                                   \
+                sd += (double)(zi[c] - m);                                                      \
+        }                                                                                       \
+        return sd;                                                                              \
+    }                                                                                           \
+                                                                                                \
     FNN_INLINE void fnn_softmax_group_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1,       \
                                           ptrdiff_t C, int mode)                                 \
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
         T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
-        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
+        double sb[FNN_BLOCK];                                                                   \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
             const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
@@ -470,22 +526,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
             }                                                                                     \
             for (ptrdiff_t k = 0; k < nb; k++)                                                    \
                 sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
-            FNN_SIMD                                                                              \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                lb[k] = fnn_log_f64(sb[k]);                                                       \
-            if (mode == 2) {                                                                      \
-                for (ptrdiff_t k = 0; k < nb; k++)                                                \
-                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
-                continue;                                                                         \
-            }                                                                                     \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *oi = out + (b0 + k) * C;                                                       \
-                const T m = mb[k], ls = (T)lb[k];                                                 \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    oi[c] = (zi[c] - m) - ls;                                                     \
-            }                                                                                     \
+            fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
@@ -509,19 +550,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
                 const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
-                double sd = 0.0;                                                                  \
-                if (b != 0.0) {                                                                   \
-                    if (w) {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
-                    } else {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += (double)(zi[c] - m);                                            \
-                    }                                                                             \
-                }                                                                                 \
-                sdb[k] = sd;                                                                      \
+                sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
                 FNN_SIMD                                                                          \
                 for (ptrdiff_t c = 0; c < C; c++)                                                 \
                     ei[c] = zi[c] - m;                                                            \
@@ -538,14 +567,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
                 const double wy = w ? (double)w[y] : 1.0;                                         \
                 const double a = (1.0 - eps) * wy;                                                \
                 const double s = sb[k], ls = lb[k];                                               \
-                double L = 0.0;                                                                   \
-                if (a != 0.0)                                                                     \
-                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
-                if (b != 0.0)                                                                     \
-                    L += b * (W * ls - sdb[k]);                                                   \
-                L = si != 0.0 ? si * L : 0.0;                                                     \
-                if (s != s)                                                                       \
-                    L = NAN;                                                                      \
+                const double L = fnn_ce_row_loss(a, b, W, s, ls, zyb[k] - (double)mb[k], sdb[k], si); \
                 if (rl)                                                                           \
                     rl[i] = (T)L;                                                                 \
                 total += L;                                                                       \
@@ -972,7 +994,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
     {                                                                                             \
         T mb[FNN_BLOCK];                                                                          \
         T tb[FNN_TAIL] __attribute__((aligned(64)));                                              \
-        double sb[FNN_BLOCK], lb[FNN_BLOCK];                                                      \
+        double sb[FNN_BLOCK];                                                                   \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         if (C < FNN_GROUP_MAX_C) {                                                                \
             fnn_softmax_group_##S(z, out, i0, i1, C, mode);                                       \
@@ -995,22 +1017,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
                 mb[k] = fnn_rowmax_##S(zi, C);                                                    \
                 sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                         \
             }                                                                                     \
-            FNN_SIMD                                                                              \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                lb[k] = fnn_log_f64(sb[k]);                                                       \
-            if (mode == 2) {                                                                      \
-                for (ptrdiff_t k = 0; k < nb; k++)                                                \
-                    out[b0 + k] = (T)((double)mb[k] + lb[k]);                                     \
-                continue;                                                                         \
-            }                                                                                     \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *oi = out + (b0 + k) * C;                                                       \
-                const T m = mb[k], ls = (T)lb[k];                                                 \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    oi[c] = (zi[c] - m) - ls;                                                     \
-            }                                                                                     \
+            fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
@@ -1046,19 +1053,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
                 zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
                 const T m = fnn_rowmax_##S(zi, C);                                                \
                 mb[k] = m;                                                                        \
-                double sd = 0.0;                                                                  \
-                if (b != 0.0) {                                                                   \
-                    if (w) {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += fnn_sel_f64(w[c] != 0, (double)w[c] * (double)(zi[c] - m), 0.0);\
-                    } else {                                                                      \
-                        FNN_SIMD_SUM(sd)                                                          \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            sd += (double)(zi[c] - m);                                            \
-                    }                                                                             \
-                }                                                                                 \
-                sdb[k] = sd;                                                                      \
+                sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
                 sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                             \
                 if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
                     eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
@@ -1072,14 +1067,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
                 const double wy = w ? (double)w[y] : 1.0;                                         \
                 const double a = (1.0 - eps) * wy; /* label coefficient */                       \
                 const double s = sb[k], ls = lb[k];                                               \
-                double L = 0.0;                                                                   \
-                if (a != 0.0)                                                                     \
-                    L += a * (ls - (zyb[k] - (double)mb[k]));                                     \
-                if (b != 0.0)                                                                     \
-                    L += b * (W * ls - sdb[k]);                                                   \
-                L = si != 0.0 ? si * L : 0.0;                                                     \
-                if (s != s) /* a NaN / +inf logit, or an all -inf row */                          \
-                    L = NAN;                                                                      \
+                const double L = fnn_ce_row_loss(a, b, W, s, ls, zyb[k] - (double)mb[k], sdb[k], si); \
                 if (rl)                                                                           \
                     rl[i] = (T)L;                                                                 \
                 total += L;                                                                       \
