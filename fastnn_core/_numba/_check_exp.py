@@ -16,28 +16,21 @@ from numba import njit
 from ._vmath import vexp, vexpm1, vlog1p_unit, vtanh
 
 
-@njit(nogil=True)
-def _exp_loop(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vexp(x[i])
+def _map_loop(f):
+    """A compiled loop ``out[i] = f(x[i])`` for one of the ``_vmath`` scalar functions."""
+
+    @njit(nogil=True)
+    def loop(x, out):
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+
+    return loop
 
 
-@njit(nogil=True)
-def _tanh_loop(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vtanh(x[i])
-
-
-@njit(nogil=True)
-def _expm1_loop(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vexpm1(x[i])
-
-
-@njit(nogil=True)
-def _log1p_loop(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vlog1p_unit(x[i])
+_exp_loop = _map_loop(vexp)
+_tanh_loop = _map_loop(vtanh)
+_expm1_loop = _map_loop(vexpm1)
+_log1p_loop = _map_loop(vlog1p_unit)
 
 
 def check_others():

@@ -221,16 +221,9 @@ def vlog1p_unit(x):
 def _tanh64(x):
     ax = abs(x)
     x2 = x * x
-    p = _T64[9]
-    p = p * x2 + _T64[8]
-    p = p * x2 + _T64[7]
-    p = p * x2 + _T64[6]
-    p = p * x2 + _T64[5]
-    p = p * x2 + _T64[4]
-    p = p * x2 + _T64[3]
-    p = p * x2 + _T64[2]
-    p = p * x2 + _T64[1]
-    p = p * x2 + _T64[0]
+    p = _T64[-1]
+    for j in range(len(_T64) - 2, -1, -1):
+        p = p * x2 + _T64[j]
     small = x * (_ONE_64 + x2 * p)  # (keeps the sign of -0.0)
     e = vexp(-_TWO_64 * ax)
     big = (_ONE_64 - e) / (_ONE_64 + e)
@@ -241,11 +234,9 @@ def _tanh64(x):
 def _tanh32(x):
     ax = abs(x)
     x2 = x * x
-    p = _T32[4]
-    p = p * x2 + _T32[3]
-    p = p * x2 + _T32[2]
-    p = p * x2 + _T32[1]
-    p = p * x2 + _T32[0]
+    p = _T32[-1]
+    for j in range(len(_T32) - 2, -1, -1):
+        p = p * x2 + _T32[j]
     small = x * (_ONE_32 + x2 * p)  # (keeps the sign of -0.0)
     e = vexp(-_TWO_32 * ax)
     big = (_ONE_32 - e) / (_ONE_32 + e)
