@@ -40,8 +40,8 @@ cdef extern from "_train_small.h" nogil:
                               intp K, intp N)
     double fnn_train_sumsq_f32(const float *p, intp n)
     double fnn_train_sumsq_f64(const double *p, intp n)
-    void fnn_train_colsum_f32(const float *D, float *gb, intp m, intp N)
-    void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N)
+    void fnn_train_colsum_f32(const float *D, float *gb, intp m, intp N, int accumulate)
+    void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N, int accumulate)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
     double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *back,
@@ -326,13 +326,6 @@ cdef void _forward(Layout *net, floating *xin, intp m, int hidden_act, int nt) n
         a_prev = Z
 
 
-cdef inline void _colsum_add(floating *D, floating *gb, intp m, intp N) noexcept nogil:
-    cdef intp r, j
-    for r in range(m):
-        for j in range(N):
-            gb[j] += D[r * N + j]
-
-
 cdef void _backward(Layout *net, floating *xin, intp m, int hidden_act, int nt,
                     bint accumulate) noexcept nogil:
     """Backward pass of ``m > 1`` rows from the output deltas in ``net.D[L - 1]``: the
@@ -348,12 +341,10 @@ cdef void _backward(Layout *net, floating *xin, intp m, int hidden_act, int nt,
         a_prev = xin if l == 0 else <floating *>net.A[l - 1]
         _mm(CT, CN, <int>K, <int>N, <int>m, a_prev, <int>K, Dl, <int>N, <floating *>net.G[l],
             <int>N, 1.0 if accumulate else 0.0)
-        if accumulate:
-            _colsum_add(Dl, <floating *>net.G[L + l], m, N)
-        elif floating is float:
-            fnn_train_colsum_f32(Dl, <float *>net.G[L + l], m, N)
+        if floating is float:
+            fnn_train_colsum_f32(Dl, <float *>net.G[L + l], m, N, accumulate)
         else:
-            fnn_train_colsum_f64(Dl, <double *>net.G[L + l], m, N)
+            fnn_train_colsum_f64(Dl, <double *>net.G[L + l], m, N, accumulate)
         if l > 0:
             _mm(CN, CT, <int>m, <int>K, <int>N, Dl, <int>N, <floating *>net.P[l], <int>N,
                 <floating *>net.D[l - 1], <int>K, 0.0)

@@ -77,20 +77,24 @@
         return s;                                                                              \
     }                                                                                          \
                                                                                                \
-    /* gb = column sums of D (m, N), rows added in order (as NumPy's sum(axis=0)) */          \
+    /* gb = column sums of D (m, N), or gb += them when accumulate; rows added in order */    \
     FNN_CLONES void fnn_train_colsum_##S(const T *restrict D, T *restrict gb, ptrdiff_t m,    \
-                                         ptrdiff_t N)                                          \
-    {                                                                                          \
-        for (ptrdiff_t j = 0; j < N; j++)                                                      \
-            gb[j] = D[j];                                                                      \
-        for (ptrdiff_t i = 1; i < m; i++) {                                                    \
-            const T *restrict r = D + i * N;                                                   \
-            FNN_SIMD                                                                           \
-            for (ptrdiff_t j = 0; j < N; j++)                                                  \
-                gb[j] += r[j];                                                                 \
-        }                                                                                      \
-    }                                                                                          \
-                                                                                               \
+                                         ptrdiff_t N, int accumulate)                         \
+    {                                                                                         \
+        ptrdiff_t i0 = 0;                                                                     \
+        if (!accumulate) {                                                                    \
+            for (ptrdiff_t j = 0; j < N; j++)                                                 \
+                gb[j] = D[j];                                                                 \
+            i0 = 1;                                                                           \
+        }                                                                                     \
+        for (ptrdiff_t i = i0; i < m; i++) {                                                  \
+            const T *restrict r = D + i * N;                                                  \
+            FNN_SIMD                                                                          \
+            for (ptrdiff_t j = 0; j < N; j++)                                                 \
+                gb[j] += r[j];                                                                \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
     /* z[i, :] += b for each of m rows */                                                      \
     FNN_CLONES void fnn_train_addbias_##S(T *restrict z, const T *restrict b, ptrdiff_t m,    \
                                           ptrdiff_t N)                                         \
