@@ -1,0 +1,396 @@
+/*
+ * _train_small_v4.h -- the AVX-512 (x86-64-v4) batch-size-1 kernels of _train_small.h, written
+ * once for both element types: _train_small.h includes this file twice, with FNN_V4_F32 set to
+ * 1 (float) and 0 (double).  Not a header to include anywhere else.
+ *
+ * Whole rows go through 512-bit vectors, the last partial vector of a row under a lane mask
+ * (masked loads read zeros there, masked stores leave memory alone), so a row of 100 or 10
+ * takes no scalar tail; N % lanes == 0 is not needed by any path.
+ *
+ * Element expressions and their FMA contractions are those gcc gives fastnn_simd.h's fnn_sgd /
+ * fnn_adam (checked in the disassembly): ge = fma(l2, p, g) with g = a_k d rounded;
+ * sgd: t = lr ge, v = fms(mom, v, t), p += v (Nesterov: p += fms(mom, v_new, t));
+ * adam: m = fma(b1, m, c1 ge), v = fma(b2, v, (ge ge) c2), p -= (lr m) / (sqrt(v) + eps).
+ *
+ * Subnormals: Zen 4's divider takes a microcode assist on a subnormal input (vdivps with a
+ * subnormal numerator: 2.7x the time of the whole Adam element update; sqrt likewise), while
+ * mul / FMA / add do not.  Adam's first moment of a weight whose gradient stays 0 apart from the
+ * L2 term (the column of a dead ReLU unit) decays into subnormals within ~1000 steps in float,
+ * and then every vector of that row pays: the (256, 128) float epoch ran 30-90% slower after
+ * the first few thousand samples.  So the division and the square root scale subnormal inputs
+ * by a power of two first (exact), and scale the result back (exact while it is normal; lanes
+ * whose scaled result is not normal and finite are divided again as they are).
+ */
+#if FNN_V4_F32
+#define FV_T float
+#define FV_VT __m512
+#define FV_MT __mmask16
+#define FV_LANES 16
+#define FV_OP(x) _mm512_##x##_ps
+#define FV_CLASS(x, c) _mm512_fpclass_ps_mask(x, c)
+#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_ps_mask(k, x, c)
+#define FV_S(name) name##_f32
+#define FV_MIN FLT_MIN
+#define FV_UP 0x1p32f   /* subnormal * FV_UP is normal and exact */
+#define FV_DOWN 0x1p-32f
+#define FV_UP2 0x1p64f  /* sqrt(x FV_UP2) = sqrt(x) FV_UP */
+#else
+#define FV_T double
+#define FV_VT __m512d
+#define FV_MT __mmask8
+#define FV_LANES 8
+#define FV_OP(x) _mm512_##x##_pd
+#define FV_CLASS(x, c) _mm512_fpclass_pd_mask(x, c)
+#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_pd_mask(k, x, c)
+#define FV_S(name) name##_f64
+#define FV_MIN DBL_MIN
+#define FV_UP 0x1p64
+#define FV_DOWN 0x1p-64
+#define FV_UP2 0x1p128
+#endif
+
+/* vfpclass categories */
+#define FV_DENORMAL 0x20
+#define FV_NOT_NORMAL 0xBF /* NaN, +-0, +-inf, denormal: everything but finite normal numbers */
+
+/* num / den as the IEEE division gives it, lanes with a subnormal num scaled first */
+FNN_V4 __attribute__((noinline)) static FV_VT FV_S(fnn_v4_div_tiny)(FV_VT num, FV_VT den,
+                                                                    FV_MT tiny)
+{
+    const FV_VT qs = FV_OP(div)(FV_OP(mask_mul)(num, tiny, num, FV_OP(set1)(FV_UP)), den);
+    const FV_VT q = FV_OP(mask_mul)(qs, tiny, qs, FV_OP(set1)(FV_DOWN));
+    /* exact unless the scaled quotient overflowed or the true one is not a normal number */
+    const FV_MT bad = FV_MCLASS(tiny, q, FV_NOT_NORMAL) |
+                      FV_MCLASS(tiny, qs, FV_NOT_NORMAL);
+    return bad ? FV_OP(mask_div)(q, bad, num, den) : q;
+}
+
+FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div)(FV_VT num, FV_VT den)
+{
+    const FV_MT tiny = FV_CLASS(num, FV_DENORMAL);
+    if (__builtin_expect(tiny != 0, 0))
+        return FV_S(fnn_v4_div_tiny)(num, den, tiny);
+    return FV_OP(div)(num, den);
+}
+
+/* num / den on the FMA units: estimate of 1 / den (14 bits), Newton-Raphson steps to a full
+ * reciprocal r (float: 1 step, double: 2), q = num r, then the residual step
+ * q += (num - den q) r (Markstein), which gives the division's result.  Lanes whose q is not a
+ * finite normal number (NaN from den = +inf or an infinite num, overflow, 0, subnormal) or
+ * whose num is subnormal (the residual is then not exact) are divided as fnn_v4_div does. */
+FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den)
+{
+    const FV_VT one = FV_OP(set1)(1.0);
+    FV_VT r = FV_OP(rcp14)(den);
+    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
+#if !FNN_V4_F32
+    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
+#endif
+    FV_VT q = FV_OP(mul)(num, r);
+    q = FV_OP(fmadd)(FV_OP(fnmadd)(den, q, num), r, q);
+    const FV_MT bad = FV_CLASS(q, FV_NOT_NORMAL) | FV_CLASS(num, FV_DENORMAL);
+    if (__builtin_expect(bad != 0, 0))
+        q = FV_OP(mask_mov)(q, bad, FV_S(fnn_v4_div)(num, den));
+    return q;
+}
+
+/* sqrt(v), subnormal lanes scaled by an even power of two first (exact both ways) */
+FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_sqrt)(FV_VT v)
+{
+    const FV_MT tiny = FV_CLASS(v, FV_DENORMAL);
+    if (__builtin_expect(tiny != 0, 0)) {
+        const FV_VT s = FV_OP(sqrt)(FV_OP(mask_mul)(v, tiny, v, FV_OP(set1)(FV_UP2)));
+        return FV_OP(mask_mul)(s, tiny, s, FV_OP(set1)(FV_DOWN));
+    }
+    return FV_OP(sqrt)(v);
+}
+
+#define FV_LD(ptr) (full ? FV_OP(loadu)(ptr) : FV_OP(maskz_loadu)(msk, ptr))
+#define FV_ST(ptr, x)                                                                          \
+    do {                                                                                       \
+        if (full)                                                                              \
+            FV_OP(storeu)(ptr, x);                                                             \
+        else                                                                                   \
+            FV_OP(mask_storeu)(ptr, msk, x);                                                   \
+    } while (0)
+
+/* the row's sum of squares into the double lanes of acc (float: summed in float over the row,
+ * as the portable kernels do) */
+FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_acc)(__m512d acc, FV_VT sq)
+{
+#if FNN_V4_F32
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                  _mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
+#else
+    return _mm512_add_pd(acc, sq);
+#endif
+}
+
+/* Rows are updated in the order 0, s, 2s, ..., 1, 1 + s, ...: the masked store of a row's
+ * last vector spans lanes past the row, into the next row, and a load that overlaps a pending
+ * masked store waits for it to retire (no store forwarding): updating rows in order, that
+ * stalled the first load of every row (the hidden-100 float update ran 15% slower than the
+ * portable kernel's scalar tail).  With s rows between consecutive updates the store is long
+ * gone when its neighbour is read.  (The sum of squares and back[] do not depend on the order
+ * beyond the rounding of the loss's L2 term.) */
+FNN_INLINE ptrdiff_t FV_S(fnn_v4_row_stride)(ptrdiff_t N)
+{
+    const ptrdiff_t Nv = N - N % FV_LANES;
+    return N % FV_LANES ? (Nv + FV_LANES + N - 1) / N : 1;
+}
+
+/* ---- SGD with momentum (Nesterov or not): one vector at pk, s0k, d (all + j) */
+FNN_V4 FNN_INLINE void FV_S(fnn_v4_sgd_vec)(FV_T *pk, FV_T *s0k, const FV_T *dj, FV_VT ak,
+                                            FV_VT l2, FV_VT lr, FV_VT mom, FV_MT msk,
+                                            const int full, const int nesterov,
+                                            const int with_dot, FV_VT *dot, FV_VT *sq)
+{
+    const FV_VT d = FV_LD(dj), p = FV_LD(pk);
+    const FV_VT ge = FV_OP(fmadd)(l2, p, FV_OP(mul)(ak, d));
+    if (with_dot)
+        *dot = FV_OP(fmadd)(p, d, *dot);
+    const FV_VT t = FV_OP(mul)(lr, ge);
+    const FV_VT vi = FV_OP(fmsub)(mom, FV_LD(s0k), t);
+    FV_ST(s0k, vi);
+    const FV_VT pn = FV_OP(add)(p, nesterov ? FV_OP(fmsub)(mom, vi, t) : vi);
+    FV_ST(pk, pn);
+    *sq = FV_OP(fmadd)(pn, pn, *sq);
+}
+
+FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_sgd_rows)(FV_T *p, const FV_T *a, const FV_T *d,
+                                                FV_T *back, FV_T *s0, ptrdiff_t K,
+                                                ptrdiff_t N, FV_VT l2, FV_VT lr, FV_VT mom,
+                                                const int nesterov, const int with_dot)
+{
+    const ptrdiff_t Nv = N - N % FV_LANES;
+    const FV_MT msk = (FV_MT)((1u << (N % FV_LANES)) - 1u), all = (FV_MT)-1;
+    __m512d acc = _mm512_setzero_pd();
+    const ptrdiff_t stride = FV_S(fnn_v4_row_stride)(N);
+    for (ptrdiff_t r = 0; r < stride; r++)
+    for (ptrdiff_t k = r; k < K; k += stride) {
+        const FV_VT ak = FV_OP(set1)(a ? a[k] : (FV_T)1);
+        FV_T *pk = p + k * N, *s0k = s0 + k * N;
+        /* two accumulators each: an FMA chain through every vector of a row would wait on
+         * the FMA latency at every step */
+        FV_VT dot0 = FV_OP(setzero)(), dot1 = dot0, sq0 = dot0, sq1 = dot0;
+        ptrdiff_t j = 0;
+        for (; j + 2 * FV_LANES <= Nv; j += 2 * FV_LANES) {
+            FV_S(fnn_v4_sgd_vec)(pk + j, s0k + j, d + j, ak, l2, lr, mom, all, 1, nesterov,
+                                 with_dot, &dot0, &sq0);
+            FV_S(fnn_v4_sgd_vec)(pk + j + FV_LANES, s0k + j + FV_LANES, d + j + FV_LANES, ak,
+                                 l2, lr, mom, all, 1, nesterov, with_dot, &dot1, &sq1);
+        }
+        if (j < Nv)
+            FV_S(fnn_v4_sgd_vec)(pk + j, s0k + j, d + j, ak, l2, lr, mom, all, 1, nesterov,
+                                 with_dot, &dot0, &sq0);
+        if (Nv < N)
+            FV_S(fnn_v4_sgd_vec)(pk + Nv, s0k + Nv, d + Nv, ak, l2, lr, mom, msk, 0, nesterov,
+                                 with_dot, &dot1, &sq1);
+        acc = FV_S(fnn_v4_acc)(acc, FV_OP(add)(sq0, sq1));
+        if (with_dot)
+            back[k] = FV_OP(reduce_add)(FV_OP(add)(dot0, dot1));
+    }
+    return acc;
+}
+
+FNN_V4 static double FV_S(fnn_train_r1_sgd_v4)(FV_T *p, const FV_T *a, const FV_T *d,
+                                               FV_T *back, FV_T *s0, ptrdiff_t K, ptrdiff_t N,
+                                               FV_T l2_, FV_T lr_, FV_T mom_, int nesterov)
+{
+    const FV_VT l2 = FV_OP(set1)(l2_), lr = FV_OP(set1)(lr_), mom = FV_OP(set1)(mom_);
+    __m512d acc;
+    if (nesterov)
+        acc = back ? FV_S(fnn_v4_sgd_rows)(p, a, d, back, s0, K, N, l2, lr, mom, 1, 1)
+                   : FV_S(fnn_v4_sgd_rows)(p, a, d, back, s0, K, N, l2, lr, mom, 1, 0);
+    else
+        acc = back ? FV_S(fnn_v4_sgd_rows)(p, a, d, back, s0, K, N, l2, lr, mom, 0, 1)
+                   : FV_S(fnn_v4_sgd_rows)(p, a, d, back, s0, K, N, l2, lr, mom, 0, 0);
+    return _mm512_reduce_add_pd(acc);
+}
+
+/* ---- Adam: one vector; nr selects the Newton-Raphson division */
+struct FV_S(fnn_v4_adam_c) {
+    FV_VT l2, lr, b1, b2, c1, c2, eps;
+};
+
+FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const FV_T *dj,
+                                             FV_VT ak, const struct FV_S(fnn_v4_adam_c) *c,
+                                             FV_MT msk, const int full, const int nr,
+                                             const int with_dot, FV_VT *dot, FV_VT *sq)
+{
+    const FV_VT d = FV_LD(dj), p = FV_LD(pk);
+    const FV_VT ge = FV_OP(fmadd)(c->l2, p, FV_OP(mul)(ak, d));
+    if (with_dot)
+        *dot = FV_OP(fmadd)(p, d, *dot);
+    const FV_VT mi = FV_OP(fmadd)(c->b1, FV_LD(mk), FV_OP(mul)(c->c1, ge));
+    const FV_VT vi = FV_OP(fmadd)(c->b2, FV_LD(vk), FV_OP(mul)(FV_OP(mul)(ge, ge), c->c2));
+    FV_ST(mk, mi);
+    FV_ST(vk, vi);
+    FV_VT den = FV_OP(add)(FV_S(fnn_v4_sqrt)(vi), c->eps);
+    if (!full) /* lanes past the row: 0 / 1, nothing special for the checks to catch */
+        den = FV_OP(mask_mov)(FV_OP(set1)(1.0), msk, den);
+    const FV_VT num = FV_OP(mul)(c->lr, mi);
+    const FV_VT pn =
+        FV_OP(sub)(p, nr ? FV_S(fnn_v4_div_nr)(num, den) : FV_S(fnn_v4_div)(num, den));
+    FV_ST(pk, pn);
+    *sq = FV_OP(fmadd)(pn, pn, *sq);
+}
+
+/* Which vectors divide with Newton-Raphson: the divider does sqrt + div of an exact vector
+ * (double: 11.4 + 6.4 cycles, float: ~7 + ~4), the FMA units ~7 more operations for a
+ * Newton-Raphson one; FNN_V4_NR_* of every 2 vectors (measured best: see the commit log). */
+#ifndef FNN_V4_NR_F32
+#define FNN_V4_NR_F32 1
+#endif
+#ifndef FNN_V4_NR_F64
+#define FNN_V4_NR_F64 1
+#endif
+#if FNN_V4_F32
+#define FV_NR2 FNN_V4_NR_F32
+#else
+#define FV_NR2 FNN_V4_NR_F64
+#endif
+
+FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const FV_T *d,
+                                                 FV_T *back, FV_T *m, FV_T *v, ptrdiff_t K,
+                                                 ptrdiff_t N,
+                                                 const struct FV_S(fnn_v4_adam_c) *c,
+                                                 const int with_dot)
+{
+    const ptrdiff_t Nv = N - N % FV_LANES;
+    const FV_MT msk = (FV_MT)((1u << (N % FV_LANES)) - 1u), all = (FV_MT)-1;
+    __m512d acc = _mm512_setzero_pd();
+    const ptrdiff_t stride = FV_S(fnn_v4_row_stride)(N);
+    for (ptrdiff_t r = 0; r < stride; r++)
+    for (ptrdiff_t k = r; k < K; k += stride) {
+        const FV_VT ak = FV_OP(set1)(a ? a[k] : (FV_T)1);
+        FV_T *pk = p + k * N, *mk = m + k * N, *vk = v + k * N;
+        FV_VT dot0 = FV_OP(setzero)(), dot1 = dot0, sq0 = dot0, sq1 = dot0;
+        ptrdiff_t j = 0;
+        for (; j + 2 * FV_LANES <= Nv; j += 2 * FV_LANES) {
+            FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NR2 >= 2,
+                                  with_dot, &dot0, &sq0);
+            FV_S(fnn_v4_adam_vec)(pk + j + FV_LANES, mk + j + FV_LANES, vk + j + FV_LANES,
+                                  d + j + FV_LANES, ak, c, all, 1, FV_NR2 >= 1, with_dot, &dot1,
+                                  &sq1);
+        }
+        if (j < Nv)
+            FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NR2 >= 1,
+                                  with_dot, &dot0, &sq0);
+        if (Nv < N)
+            FV_S(fnn_v4_adam_vec)(pk + Nv, mk + Nv, vk + Nv, d + Nv, ak, c, msk, 0,
+                                  FV_NR2 >= 1, with_dot, &dot1, &sq1);
+        acc = FV_S(fnn_v4_acc)(acc, FV_OP(add)(sq0, sq1));
+        if (with_dot)
+            back[k] = FV_OP(reduce_add)(FV_OP(add)(dot0, dot1));
+    }
+    return acc;
+}
+
+FNN_V4 static double FV_S(fnn_train_r1_adam_v4)(FV_T *p, const FV_T *a, const FV_T *d,
+                                                FV_T *back, FV_T *m, FV_T *v, ptrdiff_t K,
+                                                ptrdiff_t N, FV_T l2, FV_T lr_t, double b1,
+                                                double b2, FV_T eps)
+{
+    const struct FV_S(fnn_v4_adam_c) c = {
+        FV_OP(set1)(l2),           FV_OP(set1)(lr_t),         FV_OP(set1)((FV_T)b1),
+        FV_OP(set1)((FV_T)b2),     FV_OP(set1)((FV_T)(1.0 - b1)), FV_OP(set1)((FV_T)(1.0 - b2)),
+        FV_OP(set1)(eps)};
+    const __m512d acc = back ? FV_S(fnn_v4_adam_rows)(p, a, d, back, m, v, K, N, &c, 1)
+                             : FV_S(fnn_v4_adam_rows)(p, a, d, back, m, v, K, N, &c, 0);
+    return _mm512_reduce_add_pd(acc);
+}
+
+/* ---- z = a @ W + b.  Rows with a_k == 0 are skipped as in the portable kernel; z is held in
+ * registers FV_VM_COLS vectors at a time while every kept row of W goes through it (the
+ * portable kernel loads and stores z once per 4 rows), each z[j] still summing its rows in
+ * order. */
+#define FV_VM_COLS 8
+FNN_V4 FNN_INLINE void FV_S(fnn_v4_vecmat_cols)(const FV_T *a, const FV_T *W,
+                                                const ptrdiff_t *rows, ptrdiff_t n,
+                                                FV_T *z, ptrdiff_t N, ptrdiff_t j0,
+                                                const int nv, FV_MT msk)
+{
+    FV_VT acc[FV_VM_COLS];
+    for (int u = 0; u < nv; u++)
+        acc[u] = u == nv - 1 ? FV_OP(maskz_loadu)(msk, z + j0 + u * FV_LANES)
+                             : FV_OP(loadu)(z + j0 + u * FV_LANES);
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const FV_VT ak = FV_OP(set1)(a[rows[i]]);
+        const FV_T *w = W + rows[i] * N + j0;
+        for (int u = 0; u < nv; u++) {
+            const FV_VT wv = u == nv - 1 ? FV_OP(maskz_loadu)(msk, w + u * FV_LANES)
+                                         : FV_OP(loadu)(w + u * FV_LANES);
+            acc[u] = FV_OP(fmadd)(ak, wv, acc[u]);
+        }
+    }
+    for (int u = 0; u < nv; u++) {
+        if (u == nv - 1)
+            FV_OP(mask_storeu)(z + j0 + u * FV_LANES, msk, acc[u]);
+        else
+            FV_OP(storeu)(z + j0 + u * FV_LANES, acc[u]);
+    }
+}
+
+FNN_V4 static void FV_S(fnn_train_vecmat_v4)(const FV_T *a, const FV_T *W, const FV_T *b,
+                                             FV_T *z, ptrdiff_t K, ptrdiff_t N)
+{
+    ptrdiff_t rows[FNN_VM_CHUNK];
+    for (ptrdiff_t j = 0; j < N; j++)
+        z[j] = 0;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += FNN_VM_CHUNK) {
+        const ptrdiff_t k1 = K - k0 > FNN_VM_CHUNK ? k0 + FNN_VM_CHUNK : K;
+        ptrdiff_t n = 0;
+        for (ptrdiff_t k = k0; k < k1; k++) {
+            rows[n] = k;
+            n += a[k] != 0;
+        }
+        for (ptrdiff_t j0 = 0; j0 < N; j0 += FV_VM_COLS * FV_LANES) {
+            const ptrdiff_t left = N - j0;
+            const int nv = left >= FV_VM_COLS * FV_LANES
+                               ? FV_VM_COLS
+                               : (int)((left + FV_LANES - 1) / FV_LANES);
+            const FV_MT msk = left >= nv * FV_LANES
+                                  ? (FV_MT)-1
+                                  : (FV_MT)((1u << (left - (nv - 1) * FV_LANES)) - 1u);
+            /* one copy per block width, so that acc[] lives in registers */
+            switch (nv) {
+#define FV_VM_CASE(c)                                                                          \
+    case c:                                                                                    \
+        FV_S(fnn_v4_vecmat_cols)(a, W, rows, n, z, N, j0, c, msk);                             \
+        break;
+                FV_VM_CASE(1)
+                FV_VM_CASE(2)
+                FV_VM_CASE(3)
+                FV_VM_CASE(4)
+                FV_VM_CASE(5)
+                FV_VM_CASE(6)
+                FV_VM_CASE(7)
+                FV_VM_CASE(8)
+#undef FV_VM_CASE
+            }
+        }
+    }
+    for (ptrdiff_t j = 0; j < N; j++)
+        z[j] += b[j];
+}
+
+#undef FV_T
+#undef FV_VT
+#undef FV_MT
+#undef FV_LANES
+#undef FV_OP
+#undef FV_CLASS
+#undef FV_MCLASS
+#undef FV_S
+#undef FV_MIN
+#undef FV_UP
+#undef FV_DOWN
+#undef FV_UP2
+#undef FV_DENORMAL
+#undef FV_NOT_NORMAL
+#undef FV_LD
+#undef FV_ST
+#undef FV_NR2
+#undef FV_VM_COLS
