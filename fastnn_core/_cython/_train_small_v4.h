@@ -12,14 +12,12 @@
  * sgd: t = lr ge, v = fms(mom, v, t), p += v (Nesterov: p += fms(mom, v_new, t));
  * adam: m = fma(b1, m, c1 ge), v = fma(b2, v, (ge ge) c2), p -= (lr m) / (sqrt(v) + eps).
  *
- * Subnormals: Zen 4's divider takes a microcode assist on a subnormal input (vdivps with a
- * subnormal numerator: 2.7x the time of the whole Adam element update; sqrt likewise), while
- * mul / FMA / add do not.  Adam's first moment of a weight whose gradient stays 0 apart from the
- * L2 term (the column of a dead ReLU unit) decays into subnormals within ~1000 steps in float,
- * and then every vector of that row pays: the (256, 128) float epoch ran 30-90% slower after
- * the first few thousand samples.  So the division and the square root scale subnormal inputs
- * by a power of two first (exact), and scale the result back (exact while it is normal; lanes
- * whose scaled result is not normal and finite are divided again as they are).
+ * Subnormals: Adam's moments and weights of a dead ReLU unit (gradient 0 apart from the L2
+ * term) decay into subnormals after a few thousand samples, and the (256, 128) epoch then runs
+ * up to ~40% slower (Zen 4: vdivpd with a subnormal operand or result ~10 instead of 6.3
+ * cycles, and the rest of the element update slows too).  Scaling subnormal numerators by
+ * 2^64 around the division (exact, with a midpoint check for subnormal quotients) was tried:
+ * it made such late epochs slower still, so subnormal lanes simply take the IEEE division.
  */
 #if FNN_V4_F32
 #define FV_T float
@@ -30,10 +28,6 @@
 #define FV_CLASS(x, c) _mm512_fpclass_ps_mask(x, c)
 #define FV_MCLASS(k, x, c) _mm512_mask_fpclass_ps_mask(k, x, c)
 #define FV_S(name) name##_f32
-#define FV_MIN FLT_MIN
-#define FV_UP 0x1p32f   /* subnormal * FV_UP is normal and exact */
-#define FV_DOWN 0x1p-32f
-#define FV_UP2 0x1p64f  /* sqrt(x FV_UP2) = sqrt(x) FV_UP */
 #else
 #define FV_T double
 #define FV_VT __m512d
@@ -43,43 +37,26 @@
 #define FV_CLASS(x, c) _mm512_fpclass_pd_mask(x, c)
 #define FV_MCLASS(k, x, c) _mm512_mask_fpclass_pd_mask(k, x, c)
 #define FV_S(name) name##_f64
-#define FV_MIN DBL_MIN
-#define FV_UP 0x1p64
-#define FV_DOWN 0x1p-64
-#define FV_UP2 0x1p128
 #endif
 
 /* vfpclass categories */
 #define FV_DENORMAL 0x20
+#define FV_ZERO 0x06
 #define FV_NOT_NORMAL 0xBF /* NaN, +-0, +-inf, denormal: everything but finite normal numbers */
-
-/* num / den as the IEEE division gives it, lanes with a subnormal num scaled first */
-FNN_V4 __attribute__((noinline)) static FV_VT FV_S(fnn_v4_div_tiny)(FV_VT num, FV_VT den,
-                                                                    FV_MT tiny)
-{
-    const FV_VT qs = FV_OP(div)(FV_OP(mask_mul)(num, tiny, num, FV_OP(set1)(FV_UP)), den);
-    const FV_VT q = FV_OP(mask_mul)(qs, tiny, qs, FV_OP(set1)(FV_DOWN));
-    /* exact unless the scaled quotient overflowed or the true one is not a normal number */
-    const FV_MT bad = FV_MCLASS(tiny, q, FV_NOT_NORMAL) |
-                      FV_MCLASS(tiny, qs, FV_NOT_NORMAL);
-    return bad ? FV_OP(mask_div)(q, bad, num, den) : q;
-}
-
-FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div)(FV_VT num, FV_VT den)
-{
-    const FV_MT tiny = FV_CLASS(num, FV_DENORMAL);
-    if (__builtin_expect(tiny != 0, 0))
-        return FV_S(fnn_v4_div_tiny)(num, den, tiny);
-    return FV_OP(div)(num, den);
-}
 
 /* num / den on the FMA units: estimate of 1 / den (14 bits), Newton-Raphson steps to a full
  * reciprocal r (float: 1 step, double: 2), q = num r, then the residual step
- * q += (num - den q) r (Markstein), which gives the division's result.  Lanes whose q is not a
- * finite normal number (NaN from den = +inf or an infinite num, overflow, 0, subnormal) or
- * whose num is subnormal (the residual is then not exact) are divided as fnn_v4_div does. */
-FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den)
+ * q += (num - den q) r (Markstein), which gives the division's result when num and q are
+ * normal numbers.  A vector with a subnormal num is divided (the residual is then not exact);
+ * lanes whose q is not a finite normal number (NaN from den = +inf or an infinite num,
+ * overflow, a subnormal quotient) are divided again, except +-0 / den, whose sign the residual
+ * step can lose and num den restores (the moments of a long-dead unit underflow to +-0: not
+ * worth a division each time).  Lanes outside `live` (past the end of a row) are not looked
+ * at. */
+FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den, FV_MT live)
 {
+    if (__builtin_expect(FV_MCLASS(live, num, FV_DENORMAL) != 0, 0))
+        return FV_OP(div)(num, den);
     const FV_VT one = FV_OP(set1)(1.0);
     FV_VT r = FV_OP(rcp14)(den);
     r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
@@ -88,21 +65,15 @@ FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den)
 #endif
     FV_VT q = FV_OP(mul)(num, r);
     q = FV_OP(fmadd)(FV_OP(fnmadd)(den, q, num), r, q);
-    const FV_MT bad = FV_CLASS(q, FV_NOT_NORMAL) | FV_CLASS(num, FV_DENORMAL);
-    if (__builtin_expect(bad != 0, 0))
-        q = FV_OP(mask_mov)(q, bad, FV_S(fnn_v4_div)(num, den));
-    return q;
-}
-
-/* sqrt(v), subnormal lanes scaled by an even power of two first (exact both ways) */
-FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_sqrt)(FV_VT v)
-{
-    const FV_MT tiny = FV_CLASS(v, FV_DENORMAL);
-    if (__builtin_expect(tiny != 0, 0)) {
-        const FV_VT s = FV_OP(sqrt)(FV_OP(mask_mul)(v, tiny, v, FV_OP(set1)(FV_UP2)));
-        return FV_OP(mask_mul)(s, tiny, s, FV_OP(set1)(FV_DOWN));
+    FV_MT bad = FV_MCLASS(live, q, FV_NOT_NORMAL);
+    if (__builtin_expect(bad != 0, 0)) {
+        const FV_MT zero = FV_MCLASS(bad, num, FV_ZERO) & FV_CLASS(q, FV_ZERO);
+        q = FV_OP(mask_mul)(q, zero, num, den);
+        bad &= ~zero;
+        if (bad)
+            q = FV_OP(mask_div)(q, bad, num, den);
     }
-    return FV_OP(sqrt)(v);
+    return q;
 }
 
 #define FV_LD(ptr) (full ? FV_OP(loadu)(ptr) : FV_OP(maskz_loadu)(msk, ptr))
@@ -227,12 +198,12 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
     const FV_VT vi = FV_OP(fmadd)(c->b2, FV_LD(vk), FV_OP(mul)(FV_OP(mul)(ge, ge), c->c2));
     FV_ST(mk, mi);
     FV_ST(vk, vi);
-    FV_VT den = FV_OP(add)(FV_S(fnn_v4_sqrt)(vi), c->eps);
+    FV_VT den = FV_OP(add)(FV_OP(sqrt)(vi), c->eps);
     if (!full) /* lanes past the row: 0 / 1, nothing special for the checks to catch */
         den = FV_OP(mask_mov)(FV_OP(set1)(1.0), msk, den);
     const FV_VT num = FV_OP(mul)(c->lr, mi);
     const FV_VT pn =
-        FV_OP(sub)(p, nr ? FV_S(fnn_v4_div_nr)(num, den) : FV_S(fnn_v4_div)(num, den));
+        FV_OP(sub)(p, nr ? FV_S(fnn_v4_div_nr)(num, den, msk) : FV_OP(div)(num, den));
     FV_ST(pk, pn);
     *sq = FV_OP(fmadd)(pn, pn, *sq);
 }
@@ -241,7 +212,7 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
  * (double: 11.4 + 6.4 cycles, float: ~7 + ~4), the FMA units ~7 more operations for a
  * Newton-Raphson one; FNN_V4_NR_* of every 2 vectors (measured best: see the commit log). */
 #ifndef FNN_V4_NR_F32
-#define FNN_V4_NR_F32 1
+#define FNN_V4_NR_F32 0
 #endif
 #ifndef FNN_V4_NR_F64
 #define FNN_V4_NR_F64 1
@@ -384,10 +355,7 @@ FNN_V4 static void FV_S(fnn_train_vecmat_v4)(const FV_T *a, const FV_T *W, const
 #undef FV_CLASS
 #undef FV_MCLASS
 #undef FV_S
-#undef FV_MIN
-#undef FV_UP
-#undef FV_DOWN
-#undef FV_UP2
+#undef FV_ZERO
 #undef FV_DENORMAL
 #undef FV_NOT_NORMAL
 #undef FV_LD
