@@ -209,18 +209,30 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
 }
 
 /* Which vectors divide with Newton-Raphson: the divider does sqrt + div of an exact vector
- * (double: 11.4 + 6.4 cycles, float: ~7 + ~4), the FMA units ~7 more operations for a
- * Newton-Raphson one; FNN_V4_NR_* of every 2 vectors (measured best: see the commit log). */
-#ifndef FNN_V4_NR_F32
-#define FNN_V4_NR_F32 0
+ * (double: 11.4 + 6.3 TSC cycles, float: ~7 + ~4.5), the FMA units ~9 more operations for a
+ * Newton-Raphson one.  Rows go in groups of FNN_V4_GROUP_* vectors, vector u of a group
+ * dividing by Newton-Raphson when bit u of FNN_V4_NRMASK_* is set (vectors after the last
+ * whole group and the masked tail: when any bit is).  Measured on Zen 4, (256, 128) epochs:
+ * double 1 of 2 (3.2-3.35 s) beat 0 (3.5 s), all (3.8 s), 1 of 3 (3.3-3.5 s), 2 of 3 (3.4 s) and
+ * 1 of 4 (3.3-3.8 s); float 0 of 2 beat 1 of 2 (1.5 vs 1.8 s) and all (1.95 s). */
+#ifndef FNN_V4_GROUP_F32
+#define FNN_V4_GROUP_F32 2
 #endif
-#ifndef FNN_V4_NR_F64
-#define FNN_V4_NR_F64 1
+#ifndef FNN_V4_NRMASK_F32
+#define FNN_V4_NRMASK_F32 0
+#endif
+#ifndef FNN_V4_GROUP_F64
+#define FNN_V4_GROUP_F64 2
+#endif
+#ifndef FNN_V4_NRMASK_F64
+#define FNN_V4_NRMASK_F64 2
 #endif
 #if FNN_V4_F32
-#define FV_NR2 FNN_V4_NR_F32
+#define FV_GROUP FNN_V4_GROUP_F32
+#define FV_NRMASK FNN_V4_NRMASK_F32
 #else
-#define FV_NR2 FNN_V4_NR_F64
+#define FV_GROUP FNN_V4_GROUP_F64
+#define FV_NRMASK FNN_V4_NRMASK_F64
 #endif
 
 FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const FV_T *d,
@@ -239,19 +251,18 @@ FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const F
         FV_T *pk = p + k * N, *mk = m + k * N, *vk = v + k * N;
         FV_VT dot0 = FV_OP(setzero)(), dot1 = dot0, sq0 = dot0, sq1 = dot0;
         ptrdiff_t j = 0;
-        for (; j + 2 * FV_LANES <= Nv; j += 2 * FV_LANES) {
-            FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NR2 >= 2,
-                                  with_dot, &dot0, &sq0);
-            FV_S(fnn_v4_adam_vec)(pk + j + FV_LANES, mk + j + FV_LANES, vk + j + FV_LANES,
-                                  d + j + FV_LANES, ak, c, all, 1, FV_NR2 >= 1, with_dot, &dot1,
-                                  &sq1);
-        }
-        if (j < Nv)
-            FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NR2 >= 1,
+        for (; j + FV_GROUP * FV_LANES <= Nv; j += FV_GROUP * FV_LANES)
+            for (int u = 0; u < FV_GROUP; u++)
+                FV_S(fnn_v4_adam_vec)(pk + j + u * FV_LANES, mk + j + u * FV_LANES,
+                                      vk + j + u * FV_LANES, d + j + u * FV_LANES, ak, c, all, 1,
+                                      (FV_NRMASK >> u) & 1, with_dot, u & 1 ? &dot1 : &dot0,
+                                      u & 1 ? &sq1 : &sq0);
+        for (; j < Nv; j += FV_LANES)
+            FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NRMASK != 0,
                                   with_dot, &dot0, &sq0);
         if (Nv < N)
             FV_S(fnn_v4_adam_vec)(pk + Nv, mk + Nv, vk + Nv, d + Nv, ak, c, msk, 0,
-                                  FV_NR2 >= 1, with_dot, &dot1, &sq1);
+                                  FV_NRMASK != 0, with_dot, &dot1, &sq1);
         acc = FV_S(fnn_v4_acc)(acc, FV_OP(add)(sq0, sq1));
         if (with_dot)
             back[k] = FV_OP(reduce_add)(FV_OP(add)(dot0, dot1));
@@ -360,5 +371,6 @@ FNN_V4 static void FV_S(fnn_train_vecmat_v4)(const FV_T *a, const FV_T *W, const
 #undef FV_NOT_NORMAL
 #undef FV_LD
 #undef FV_ST
-#undef FV_NR2
+#undef FV_GROUP
+#undef FV_NRMASK
 #undef FV_VM_COLS
