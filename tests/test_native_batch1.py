@@ -213,3 +213,28 @@ def test_batch1_sgd_one_step_matches_formula(dt, nesterov, C):
     tol = 8 * np.finfo(dt).eps
     np.testing.assert_allclose(params[0].reshape(d, C), p_new, rtol=tol, atol=tol)
     np.testing.assert_allclose(state0[0].reshape(d, C), v_new, rtol=tol, atol=tol)
+
+
+def test_batch1_portable_kernels_match_reference():
+    """FASTNN_BATCH1_PORTABLE=1 keeps the portable kernels (what CPUs without AVX-512 run):
+    the same parity checks in a fresh process, a few shapes and optimizers."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, test_native_batch1 as t\n"
+        "for dt in (np.float64, np.float32):\n"
+        "    for opt in ('nesterov', 'momentum', 'adam'):\n"
+        "        for shape in ('w150-24-c3-d37', 'w13-5-c2-d20'):\n"
+        "            t.test_batch1_shapes_match_reference(dt, opt, shape)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, FASTNN_BATCH1_PORTABLE="1")
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=here)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")

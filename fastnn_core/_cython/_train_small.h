@@ -243,15 +243,21 @@ FNN_DEFINE_RANK1(double, f64, sqrt)
 #if FNN_HAVE_CLONES
 #include <float.h>
 #include <immintrin.h>
+#include <stdlib.h>
 #define FNN_V4 __attribute__((target("avx512f,avx512dq,fma")))
 
+/* 1 when this CPU runs the AVX-512 copies; FASTNN_BATCH1_PORTABLE=1 in the environment (read
+ * once, at the first batch-1 step) keeps the portable kernels, so that tests can run them on
+ * an AVX-512 machine too */
 static int fnn_train_v4_level = -1; /* per module; -1 until first use */
 static inline int fnn_train_v4(void)
 {
     if (fnn_train_v4_level < 0) {
+        const char *portable = getenv("FASTNN_BATCH1_PORTABLE");
         __builtin_cpu_init();
-        fnn_train_v4_level =
-            __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        fnn_train_v4_level = !(portable && *portable && *portable != '0') &&
+                             __builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512dq");
     }
     return fnn_train_v4_level;
 }
