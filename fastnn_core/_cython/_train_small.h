@@ -24,7 +24,7 @@
      * ReLU zeros, in random places, mispredict).  The kept rows go FNN_VM_BLOCK at a time     \
      * into one load and store of z[j]; each z[j] still takes a_k * W[k, j] one k after the   \
      * other, in order, so the sums round as in the row-by-row loop. */                       \
-    FNN_CLONES void fnn_train_vecmat_##S(const T *restrict a, const T *restrict W,            \
+    FNN_CLONES void fnn_train_vecmat_portable_##S(const T *restrict a, const T *restrict W,            \
                                          const T *restrict b, T *restrict z, ptrdiff_t K,     \
                                          ptrdiff_t N)                                          \
     {                                                                                          \
@@ -193,12 +193,12 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
     }
 
 #define FNN_DEFINE_RANK1(T, S, SQRT)                                                           \
-    FNN_RANK1(T, S, sgd, FNN_COMMA T lr FNN_COMMA T mom, , {                                   \
+    FNN_RANK1(T, S, sgd_portable, FNN_COMMA T lr FNN_COMMA T mom, , {                                   \
         T vi = mom * s0k[j] - lr * ge;                                                         \
         s0k[j] = vi;                                                                           \
         pk[j] += vi;                                                                           \
     })                                                                                         \
-    FNN_RANK1(T, S, nesterov, FNN_COMMA T lr FNN_COMMA T mom, , {                              \
+    FNN_RANK1(T, S, nesterov_portable, FNN_COMMA T lr FNN_COMMA T mom, , {                              \
         T vi = mom * s0k[j] - lr * ge;                                                         \
         s0k[j] = vi;                                                                           \
         pk[j] += mom * vi - lr * ge;                                                           \
@@ -237,112 +237,96 @@ FNN_DEFINE_TRAIN_SMALL(double, f64)
 FNN_DEFINE_RANK1(float, f32, sqrtf)
 FNN_DEFINE_RANK1(double, f64, sqrt)
 
-/* ---- batch size 1 Adam, float64, on AVX-512.  Each parameter needs a square root and a
- * division, and both run on the one divider: 11.4 + 6.4 cycles per zmm of 8 (TSC cycles,
- * AMD EPYC Zen 4), which is all of the exact kernel's time (2.37 cycles/parameter).  Here
- * every other vector divides on the FMA units instead: an estimate of 1 / den (vrcp14,
- * 14 bits), two Newton-Raphson steps, q = num r, then the residual step q += (num - den q) r
- * (Markstein), which gives the division's result (pinned against it, special values
- * included, by tests/test_native_loop.py).  Doing all of them that way is slower: the FMA
- * units (one zmm per cycle on Zen 4) then become the bottleneck; split half and half, the
- * (256, 128) update took 1.95 instead of 2.30 cycles/parameter.  Lanes where the estimate
- * path gives NaN (den = +inf, an overflowing quotient, an infinite num) are divided exactly,
- * so special values come out as the division gives them.  float32 keeps the exact kernel
- * (there its divider time is lower than the extra FMA work). */
+/* ---- AVX-512 (x86-64-v4) copies of the hot batch-1 kernels: vecmat and the sgd / Nesterov /
+ * Adam rank-1 updates (_train_small_v4.h, once per element type), picked at run time when the
+ * CPU has AVX-512F and DQ; the portable kernels above serve every other CPU and optimizer. */
 #if FNN_HAVE_CLONES
+#include <float.h>
 #include <immintrin.h>
-#define FNN_AVX512 __attribute__((target("avx512f,fma")))
+#include <stdlib.h>
+#define FNN_V4 __attribute__((target("avx512f,avx512dq,fma")))
 
-FNN_AVX512 static inline __m512d fnn_div_nr_f64(__m512d num, __m512d den)
+/* 1 when this CPU runs the AVX-512 copies; FASTNN_BATCH1_PORTABLE=1 in the environment (read
+ * once, at the first batch-1 step) keeps the portable kernels, so that tests can run them on
+ * an AVX-512 machine too */
+static int fnn_train_v4_level = -1; /* per module; -1 until first use */
+static inline int fnn_train_v4(void)
 {
-    const __m512d one = _mm512_set1_pd(1.0);
-    __m512d r = _mm512_rcp14_pd(den);
-    r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(den, r, one), r); /* 28 bits */
-    r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(den, r, one), r); /* 53 */
-    __m512d q = _mm512_mul_pd(num, r);
-    q = _mm512_fmadd_pd(_mm512_fnmadd_pd(den, q, num), r, q);
-    const __mmask8 nan = _mm512_cmp_pd_mask(q, q, _CMP_UNORD_Q);
-    return nan ? _mm512_mask_div_pd(q, nan, num, den) : q;
-}
-
-/* one vector at j of the Adam update: fastnn_simd.h's fnn_adam element expressions,
- * contracted into FMAs as gcc contracts them there (ge = l2 p + g, g = a_k d rounded) */
-#define FNN_ADAM_VEC(DIV)                                                                       \
-    do {                                                                                        \
-        const __m512d dj = _mm512_loadu_pd(d + j), pj = _mm512_loadu_pd(pk + j);                \
-        const __m512d ge = _mm512_fmadd_pd(vl2, pj, _mm512_mul_pd(ak, dj));                     \
-        if (with_dot)                                                                           \
-            dot = _mm512_fmadd_pd(pj, dj, dot);                                                 \
-        const __m512d mi = _mm512_fmadd_pd(b1, _mm512_loadu_pd(mk + j), _mm512_mul_pd(c1, ge)); \
-        const __m512d vi = _mm512_fmadd_pd(b2, _mm512_loadu_pd(vk + j),                         \
-                                           _mm512_mul_pd(_mm512_mul_pd(ge, ge), c2));           \
-        _mm512_storeu_pd(mk + j, mi);                                                           \
-        _mm512_storeu_pd(vk + j, vi);                                                           \
-        const __m512d den = _mm512_add_pd(_mm512_sqrt_pd(vi), veps);                            \
-        const __m512d pn = _mm512_sub_pd(pj, DIV(_mm512_mul_pd(vlr, mi), den));                 \
-        _mm512_storeu_pd(pk + j, pn);                                                           \
-        acc = _mm512_fmadd_pd(pn, pn, acc);                                                     \
-    } while (0)
-
-/* one row (N a multiple of 8); with_dot (a constant at each call) returns its W_old . d */
-FNN_AVX512 FNN_INLINE __m512d fnn_adam_row_avx512_f64(double *pk, const double *d, double *mk,
-                                                     double *vk, ptrdiff_t N, __m512d ak,
-                                                     __m512d vl2, __m512d vlr, __m512d b1,
-                                                     __m512d b2, __m512d c1, __m512d c2,
-                                                     __m512d veps, __m512d *acc_io,
-                                                     const int with_dot)
-{
-    __m512d acc = *acc_io, dot = _mm512_setzero_pd();
-    ptrdiff_t j = 0;
-    for (; j + 16 <= N; j += 16) {
-        FNN_ADAM_VEC(_mm512_div_pd);
-        j += 8;
-        FNN_ADAM_VEC(fnn_div_nr_f64);
-        j -= 8;
+    if (fnn_train_v4_level < 0) {
+        const char *portable = getenv("FASTNN_BATCH1_PORTABLE");
+        __builtin_cpu_init();
+        fnn_train_v4_level = !(portable && *portable && *portable != '0') &&
+                             __builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512dq");
     }
-    if (j < N)
-        FNN_ADAM_VEC(fnn_div_nr_f64);
-    *acc_io = acc;
-    return dot;
+    return fnn_train_v4_level;
 }
 
-FNN_AVX512 static double fnn_train_r1_adam_avx512_f64(double *p, const double *a,
-                                                      const double *d, double *back, double *m,
-                                                      double *v, ptrdiff_t K, ptrdiff_t N,
-                                                      double l2, double lr_t, double b1_,
-                                                      double b2_, double eps)
-{
-    const __m512d vl2 = _mm512_set1_pd(l2), vlr = _mm512_set1_pd(lr_t);
-    const __m512d b1 = _mm512_set1_pd(b1_), b2 = _mm512_set1_pd(b2_);
-    const __m512d c1 = _mm512_set1_pd(1.0 - b1_), c2 = _mm512_set1_pd(1.0 - b2_);
-    const __m512d veps = _mm512_set1_pd(eps);
-    __m512d acc = _mm512_setzero_pd();
-    for (ptrdiff_t k = 0; k < K; k++) {
-        const __m512d ak = _mm512_set1_pd(a ? a[k] : 1.0);
-        double *pk = p + k * N, *mk = m + k * N, *vk = v + k * N;
-        if (back)
-            back[k] = _mm512_reduce_add_pd(fnn_adam_row_avx512_f64(
-                pk, d, mk, vk, N, ak, vl2, vlr, b1, b2, c1, c2, veps, &acc, 1));
-        else
-            fnn_adam_row_avx512_f64(pk, d, mk, vk, N, ak, vl2, vlr, b1, b2, c1, c2, veps, &acc,
-                                    0);
+#define FNN_V4_F32 1
+#include "_train_small_v4.h"
+#undef FNN_V4_F32
+#define FNN_V4_F32 0
+#include "_train_small_v4.h"
+#undef FNN_V4_F32
+
+#define FNN_TRAIN_DISPATCH(T, S)                                                                \
+    static void fnn_train_vecmat_##S(const T *a, const T *W, const T *b, T *z, ptrdiff_t K,    \
+                                     ptrdiff_t N)                                              \
+    {                                                                                          \
+        if (fnn_train_v4())                                                                    \
+            fnn_train_vecmat_v4_##S(a, W, b, z, K, N);                                         \
+        else                                                                                   \
+            fnn_train_vecmat_portable_##S(a, W, b, z, K, N);                                   \
+    }                                                                                          \
+    static double fnn_train_r1_sgd_##S(T *p, const T *a, const T *d, T *back, T *s0, T *s1,   \
+                                       ptrdiff_t K, ptrdiff_t N, T l2, T lr, T mom)            \
+    {                                                                                          \
+        if (fnn_train_v4())                                                                    \
+            return fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 0);           \
+        return fnn_train_r1_sgd_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);        \
+    }                                                                                          \
+    static double fnn_train_r1_nesterov_##S(T *p, const T *a, const T *d, T *back, T *s0,      \
+                                            T *s1, ptrdiff_t K, ptrdiff_t N, T l2, T lr,       \
+                                            T mom)                                             \
+    {                                                                                          \
+        if (fnn_train_v4())                                                                    \
+            return fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 1);           \
+        return fnn_train_r1_nesterov_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);   \
+    }                                                                                          \
+    static double fnn_train_r1_adam_##S(T *p, const T *a, const T *d, T *back, T *m, T *v,     \
+                                        ptrdiff_t K, ptrdiff_t N, T l2, T lr_t, double b1,     \
+                                        double b2, T eps)                                      \
+    {                                                                                          \
+        if (fnn_train_v4())                                                                    \
+            return fnn_train_r1_adam_v4_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps); \
+        return fnn_train_r1_adam_exact_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);  \
     }
-    return _mm512_reduce_add_pd(acc);
-}
-
-/* rows whose length is not a multiple of 8 take the exact kernel: a scalar or masked tail
- * cost more than the split saved (hidden 100 ran 3-5% slower in the epoch) */
-static double fnn_train_r1_adam_f64(double *p, const double *a, const double *d, double *back,
-                                    double *m, double *v, ptrdiff_t K, ptrdiff_t N, double l2,
-                                    double lr_t, double b1, double b2, double eps)
-{
-    if (N % 8 == 0 && __builtin_cpu_supports("avx512f"))
-        return fnn_train_r1_adam_avx512_f64(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);
-    return fnn_train_r1_adam_exact_f64(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);
-}
 #else
-#define fnn_train_r1_adam_f64 fnn_train_r1_adam_exact_f64
+#define FNN_TRAIN_DISPATCH(T, S)                                                                \
+    static void fnn_train_vecmat_##S(const T *a, const T *W, const T *b, T *z, ptrdiff_t K,    \
+                                     ptrdiff_t N)                                              \
+    {                                                                                          \
+        fnn_train_vecmat_portable_##S(a, W, b, z, K, N);                                       \
+    }                                                                                          \
+    static double fnn_train_r1_sgd_##S(T *p, const T *a, const T *d, T *back, T *s0, T *s1,   \
+                                       ptrdiff_t K, ptrdiff_t N, T l2, T lr, T mom)            \
+    {                                                                                          \
+        return fnn_train_r1_sgd_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);        \
+    }                                                                                          \
+    static double fnn_train_r1_nesterov_##S(T *p, const T *a, const T *d, T *back, T *s0,      \
+                                            T *s1, ptrdiff_t K, ptrdiff_t N, T l2, T lr,       \
+                                            T mom)                                             \
+    {                                                                                          \
+        return fnn_train_r1_nesterov_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);   \
+    }                                                                                          \
+    static double fnn_train_r1_adam_##S(T *p, const T *a, const T *d, T *back, T *m, T *v,     \
+                                        ptrdiff_t K, ptrdiff_t N, T l2, T lr_t, double b1,     \
+                                        double b2, T eps)                                      \
+    {                                                                                          \
+        return fnn_train_r1_adam_exact_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);  \
+    }
 #endif
-#define fnn_train_r1_adam_f32 fnn_train_r1_adam_exact_f32
+FNN_TRAIN_DISPATCH(float, f32)
+FNN_TRAIN_DISPATCH(double, f64)
 
 #endif /* FASTNN_TRAIN_SMALL_H */
