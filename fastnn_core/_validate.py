@@ -95,6 +95,9 @@ def labels(y, n_samples, n_classes):
         )
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} labels but z has {n_samples} rows")
+    # the common case in one pass: viewed as unsigned, a negative index is a huge one
+    if y.dtype == np.intp and (not n_samples or int(y.view(np.uintp).max()) < n_classes):
+        return np.ascontiguousarray(y)
     if n_samples:
         lo, hi = int(y.min()), int(y.max())
         if lo < 0:
