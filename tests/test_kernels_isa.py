@@ -115,7 +115,7 @@ EXP = {
     np.float32: (-87.33654, 1.06, 1.4),
     np.float64: (-708.3964185322641, 1.0, 1.2),
 }
-# 3: the explicit AVX-512 exps: float of the short-row path, double of the x86-64-v4 row ranges
+# 3: the explicit AVX-512 exps of the x86-64-v4 row ranges (and float's short rows)
 VARIANTS = {0: "default (SSE2)", 1: "x86-64-v3", 2: "x86-64-v4", 3: "explicit AVX-512 exp"}
 
 

@@ -885,7 +885,7 @@ FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double
 FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
 
-/* ---- AVX-512 double exp and exp-sum pass (the x86-64-v4 double row ranges) ---------------
+/* ---- AVX-512 exps and exp-sum passes (the x86-64-v4 row ranges and short rows) ----------
  * exp(x) = 2^(k/16) e^r, k = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo), |r| <= ln2/32:
  * 2^(j/16) for j = k mod 16 comes from a 16-entry table held in two registers per part and
  * indexed by a permute (vpermt2pd; a gather is slow on Zen 4), as hi + lo so that the table
@@ -935,6 +935,28 @@ FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
     return _mm512_maskz_scalef_pd(keep, y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
 }
 
+/* fnn_v4_exp_f32 gives fnn_exp_f32's results (the same operations in the same order; the exact
+ * scaling by 2^n is one vscalefps, the cutoff a mask compare instead of a select) */
+FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)FNN_LOG2E), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.3841759646311402e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.375782519578934e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16681133210659e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666412353515625e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    /* p 2^n with vscalefps: exact like fnn_exp_f32's multiply by the exponent bits, and one
+     * instruction instead of three */
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64 */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, ptrdiff_t C,
                                                   double m, double *tail)
@@ -972,9 +994,51 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
+/* fnn_expsum_f32 (same contract and summation: pairs of vectors added in float, then in
+ * 16 double lanes) with fnn_v4_exp_f32, whose vscalefps and mask compare replace the generic
+ * exp's exponent-bit arithmetic and select */
+FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrdiff_t C, float m,
+                                                  float *tail)
+{
+    const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv, C2 = Cv - Cv % (2 * FNN_TAIL);
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(); /* lanes 0-7, 8-15 */
+#define FNN_V4_ACC_F32(w)                                                                       \
+    a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(w)));                         \
+    a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(                                    \
+                               _mm512_extractf64x4_pd(_mm512_castps_pd(w), 1))))
+    for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {
+        const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv));
+        const __m512 u = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv));
+        if (e) {
+            _mm512_storeu_ps(e + c, v);
+            _mm512_storeu_ps(e + c + 16, u);
+        }
+        FNN_V4_ACC_F32(_mm512_add_ps(v, u));
+    }
+    if (C2 < Cv) {
+        const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + C2), mv));
+        if (e)
+            _mm512_storeu_ps(e + C2, v);
+        FNN_V4_ACC_F32(v);
+    }
+    if (r) {
+        const __mmask16 tm = (__mmask16)((1u << r) - 1u);
+        /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
+        const __m512 v = _mm512_maskz_mov_ps(
+            tm, fnn_v4_exp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, z + Cv), mv)));
+        if (tail)
+            _mm512_storeu_ps(tail, v);
+        else if (e)
+            _mm512_mask_storeu_ps(e + Cv, tm, v);
+        FNN_V4_ACC_F32(v);
+    }
+#undef FNN_V4_ACC_F32
+    return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
 #define FNN_EXPSUM_f64_v4 fnn_v4_expsum_f64
 #define FNN_EXPSUM_f64_v3 fnn_expsum_f64
-#define FNN_EXPSUM_f32_v4 fnn_expsum_f32
+#define FNN_EXPSUM_f32_v4 fnn_v4_expsum_f32
 #define FNN_EXPSUM_f32_v3 fnn_expsum_f32
 #endif
 #define FNN_EXPSUM_f64_base fnn_expsum_f64
@@ -1124,32 +1188,10 @@ FNN_DEFINE_ROW_RANGES(double, f64, base, )
  * The row is loaded once into registers (the last vector masked, padding -inf), and max, exp,
  * sum and scale all work on those registers: no pass re-reads the row and there is no tail
  * buffer.  The generic loops cost about as much again as the exp itself at C = 10..100: a row
- * is only a few vectors, so their per-pass setup, masked tails and reductions dominate.
- * fnn_v4_exp_f32 gives fnn_exp_f32's results (the same operations in the same order; the
- * exact scaling by 2^n is one vscalefps). */
+ * is only a few vectors, so their per-pass setup, masked tails and reductions dominate. */
 #if FNN_HAVE_CLONES
 #define FNN_V4_MAX_C 128
 #define FNN_V4_PAIR(nv) ((nv) < 8)
-
-FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
-{
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)FNN_LOG2E), magic);
-    const __m512 n = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3841759646311402e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.375782519578934e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16681133210659e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666412353515625e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    /* p 2^n with vscalefps: exact like fnn_exp_f32's multiply by the exponent bits, and one
-     * instruction instead of three */
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_ps(keep, p, n);
-}
 
 /* sum of e[0 .. nv): a float tree over the vectors (each lane adds at most 8 exps, all in
  * [0, 1]: at most 3 roundings deep), then the 16 lanes in double */
@@ -1477,9 +1519,8 @@ FNN_DEFINE_ROW_DISPATCH(double, f64)
 
 /* ---- exp over an array for one named variant, so that tests can check each of them -------
  * isa: 0 default (SSE2), 1 x86-64-v3, 2 x86-64-v4 (fnn_exp_* vectorised by gcc), 3 the explicit
- * AVX-512 fnn_v4_exp_f32 of the float short-row path / fnn_v4_exp_f64 of the x86-64-v4 double
- * row ranges.  Returns -1 when that variant is
- * not built here or this CPU cannot run it, else 0. */
+ * AVX-512 fnn_v4_exp_f32 / fnn_v4_exp_f64 of the x86-64-v4 row ranges (and float short rows).
+ * Returns -1 when that variant is not built here or this CPU cannot run it, else 0. */
 #define FNN_EXP_VARIANT(T, S, ISA, ATTR)                                                        \
     ATTR static void fnn_exp_array_##S##_##ISA(const T *x, T *y, ptrdiff_t n)                   \
     {                                                                                           \
