@@ -494,109 +494,6 @@ FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double
         return sd;                                                                              \
     }                                                                                           \
                                                                                                 \
-    FNN_INLINE void fnn_softmax_group_##S(const T *z, T *out, ptrdiff_t i0, ptrdiff_t i1,       \
-                                          ptrdiff_t C, int mode)                                 \
-    {                                                                                             \
-        T mb[FNN_BLOCK];                                                                          \
-        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
-        double sb[FNN_BLOCK];                                                                   \
-        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
-        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
-            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
-            T *eg = mode == 0 ? out + b0 * C : buf;                                               \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *ei = eg + k * C;                                                               \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
-                mb[k] = m;                                                                        \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    ei[c] = zi[c] - m;                                                            \
-            }                                                                                     \
-            fnn_exp_inplace_##S(eg, nb * C);                                                      \
-            if (mode == 0) {                                                                      \
-                for (ptrdiff_t k = 0; k < nb; k++) {                                              \
-                    T *ei = eg + k * C;                                                           \
-                    const T inv = (T)(1.0 / fnn_rowsum_short_##S(ei, C));                         \
-                    FNN_SIMD                                                                      \
-                    for (ptrdiff_t c = 0; c < C; c++)                                             \
-                        ei[c] *= inv;                                                             \
-                }                                                                                 \
-                continue;                                                                         \
-            }                                                                                     \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
-            fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
-        }                                                                                         \
-    }                                                                                             \
-                                                                                                  \
-    FNN_INLINE double fnn_ce_hard_group_##S(const T *z, T *g, ptrdiff_t i0, ptrdiff_t i1,        \
-                                            ptrdiff_t C, const intptr_t *labels, const T *sw,    \
-                                            const T *w, double W, double eps, double scale,      \
-                                            T *rl)                                               \
-    {                                                                                             \
-        T mb[FNN_BLOCK];                                                                          \
-        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
-        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK];                      \
-        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
-        const double b = eps / (double)C;                                                         \
-        double total = 0.0;                                                                       \
-        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
-            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
-            T *eg = g ? g + b0 * C : buf;                                                         \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const T *zi = z + (b0 + k) * C;                                                   \
-                T *ei = eg + k * C;                                                               \
-                zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
-                mb[k] = m;                                                                        \
-                sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
-                FNN_SIMD                                                                          \
-                for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                    ei[c] = zi[c] - m;                                                            \
-            }                                                                                     \
-            fnn_exp_inplace_##S(eg, nb * C);                                                      \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
-            FNN_SIMD                                                                              \
-            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
-                lb[k] = fnn_log_f64(sb[k]);                                                       \
-            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
-                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
-                const double si = sw ? (double)sw[i] : 1.0;                                       \
-                const double wy = w ? (double)w[y] : 1.0;                                         \
-                const double a = (1.0 - eps) * wy;                                                \
-                const double s = sb[k], ls = lb[k];                                               \
-                const double L = fnn_ce_row_loss(a, b, W, s, ls, zyb[k] - (double)mb[k], sdb[k], si); \
-                if (rl)                                                                           \
-                    rl[i] = (T)L;                                                                 \
-                total += L;                                                                       \
-                if (g) {                                                                          \
-                    T *gi = eg + k * C;                                                           \
-                    const double kk = scale * si, ey = (double)gi[y];                             \
-                    const double inv_s = 1.0 / s;                                                 \
-                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
-                    const T B = (T)(kk * b);                                                      \
-                    if (B == 0) {                                                                 \
-                        FNN_SIMD                                                                  \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            gi[c] *= A;                                                           \
-                    } else if (w) {                                                               \
-                        FNN_SIMD                                                                  \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            gi[c] = A * gi[c] - B * w[c];                                         \
-                    } else {                                                                      \
-                        FNN_SIMD                                                                  \
-                        for (ptrdiff_t c = 0; c < C; c++)                                         \
-                            gi[c] = A * gi[c] - B;                                                \
-                    }                                                                             \
-                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        return total;                                                                             \
-    }                                                                                             \
-                                                                                                  \
     /* ---- cross-entropy, soft targets: q_c = si * w_c ((1-eps) t_c + eps/C) */                 \
     FNN_CLONES double fnn_ce_soft_row_##S(const T *z, const T *t, T *g, ptrdiff_t C,             \
                                           const T *w, double eps, double si, double scale)       \
@@ -995,6 +892,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
+
 /* fnn_expsum_f32 (same contract and summation: pairs of vectors added in float, then in
  * 16 double lanes) with fnn_v4_exp_f32, whose vscalefps and mask compare replace the generic
  * exp's exponent-bit arithmetic and select */
@@ -1037,19 +935,145 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
 #undef FNN_V4_ACC_F32
     return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
+
+/* fnn_exp_inplace (the short-row groups) with the AVX-512 exps */
+#define FNN_V4_EXP_INPLACE(T, S, W, SUF, MASK)                                                  \
+    FNN_TARGET_V4 FNN_INLINE void fnn_v4_exp_inplace_##S(T *e, ptrdiff_t n)                     \
+    {                                                                                           \
+        ptrdiff_t j = 0;                                                                        \
+        for (; j + W <= n; j += W)                                                              \
+            _mm512_storeu_##SUF(e + j, fnn_v4_exp_##S(_mm512_loadu_##SUF(e + j)));              \
+        if (j < n) {                                                                            \
+            const MASK tm = (MASK)((1u << (n - j)) - 1u);                                       \
+            _mm512_mask_storeu_##SUF(e + j, tm,                                                 \
+                                     fnn_v4_exp_##S(_mm512_maskz_loadu_##SUF(tm, e + j)));      \
+        }                                                                                       \
+    }
+FNN_V4_EXP_INPLACE(float, f32, 16, ps, __mmask16)
+FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
+#define FNN_EXP_INPLACE_f32_v4 fnn_v4_exp_inplace_f32
+#define FNN_EXP_INPLACE_f64_v4 fnn_v4_exp_inplace_f64
+#define FNN_EXP_INPLACE_f32_v3 fnn_exp_inplace_f32
+#define FNN_EXP_INPLACE_f64_v3 fnn_exp_inplace_f64
 #define FNN_EXPSUM_f64_v4 fnn_v4_expsum_f64
 #define FNN_EXPSUM_f64_v3 fnn_expsum_f64
 #define FNN_EXPSUM_f32_v4 fnn_v4_expsum_f32
 #define FNN_EXPSUM_f32_v3 fnn_expsum_f32
 #endif
 #define FNN_EXPSUM_f64_base fnn_expsum_f64
+#define FNN_EXP_INPLACE_f32_base fnn_exp_inplace_f32
+#define FNN_EXP_INPLACE_f64_base fnn_exp_inplace_f64
 #define FNN_EXPSUM_f32_base fnn_expsum_f32
 
 /* ---- the softmax / hard-label cross-entropy row ranges, one copy per ISA -----------------
  * Built per ISA with explicit target attributes (not target_clones) so that the ISA can be
- * forced for tests (fnn_set_isa) and the AVX-512 copy can take the explicit short-row path of
- * fastnn_simd_v4.h. */
+ * forced for tests (fnn_set_isa), the AVX-512 copy can take the explicit short-row path below,
+ * and each copy (short-row groups included) runs its ISA's exp and exp-sum pass. */
 #define FNN_DEFINE_ROW_RANGES(T, S, ISA, ATTR)                                                   \
+    ATTR FNN_INLINE void fnn_softmax_group_##S##_##ISA(const T *z, T *out, ptrdiff_t i0,           \
+                                                      ptrdiff_t i1, ptrdiff_t C, int mode)         \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
+        double sb[FNN_BLOCK];                                                                   \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            T *eg = mode == 0 ? out + b0 * C : buf;                                               \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *ei = eg + k * C;                                                               \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
+                mb[k] = m;                                                                        \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    ei[c] = zi[c] - m;                                                            \
+            }                                                                                     \
+            FNN_EXP_INPLACE_##S##_##ISA(eg, nb * C);                                               \
+            if (mode == 0) {                                                                      \
+                for (ptrdiff_t k = 0; k < nb; k++) {                                              \
+                    T *ei = eg + k * C;                                                           \
+                    const T inv = (T)(1.0 / fnn_rowsum_short_##S(ei, C));                         \
+                    FNN_SIMD                                                                      \
+                    for (ptrdiff_t c = 0; c < C; c++)                                             \
+                        ei[c] *= inv;                                                             \
+                }                                                                                 \
+                continue;                                                                         \
+            }                                                                                     \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
+            fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    ATTR FNN_INLINE double fnn_ce_hard_group_##S##_##ISA(const T *z, T *g, ptrdiff_t i0,           \
+                                                        ptrdiff_t i1, ptrdiff_t C,                 \
+                                                        const intptr_t *labels, const T *sw,       \
+                                                        const T *w, double W, double eps,          \
+                                                        double scale, T *rl)                       \
+    {                                                                                             \
+        T mb[FNN_BLOCK];                                                                          \
+        T buf[FNN_GROUP] __attribute__((aligned(64)));                                            \
+        double sb[FNN_BLOCK], lb[FNN_BLOCK], zyb[FNN_BLOCK], sdb[FNN_BLOCK];                      \
+        const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
+        const double b = eps / (double)C;                                                         \
+        double total = 0.0;                                                                       \
+        for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
+            const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
+            T *eg = g ? g + b0 * C : buf;                                                         \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const T *zi = z + (b0 + k) * C;                                                   \
+                T *ei = eg + k * C;                                                               \
+                zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
+                const T m = fnn_rowmax_##S(zi, C);                                                \
+                mb[k] = m;                                                                        \
+                sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
+                FNN_SIMD                                                                          \
+                for (ptrdiff_t c = 0; c < C; c++)                                                 \
+                    ei[c] = zi[c] - m;                                                            \
+            }                                                                                     \
+            FNN_EXP_INPLACE_##S##_##ISA(eg, nb * C);                                               \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                sb[k] = fnn_rowsum_short_##S(eg + k * C, C);                                      \
+            FNN_SIMD                                                                              \
+            for (ptrdiff_t k = 0; k < nb; k++)                                                    \
+                lb[k] = fnn_log_f64(sb[k]);                                                       \
+            for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
+                const ptrdiff_t i = b0 + k, y = labels[i];                                        \
+                const double si = sw ? (double)sw[i] : 1.0;                                       \
+                const double wy = w ? (double)w[y] : 1.0;                                         \
+                const double a = (1.0 - eps) * wy;                                                \
+                const double s = sb[k], ls = lb[k];                                               \
+                const double L = fnn_ce_row_loss(a, b, W, s, ls, zyb[k] - (double)mb[k], sdb[k], si); \
+                if (rl)                                                                           \
+                    rl[i] = (T)L;                                                                 \
+                total += L;                                                                       \
+                if (g) {                                                                          \
+                    T *gi = eg + k * C;                                                           \
+                    const double kk = scale * si, ey = (double)gi[y];                             \
+                    const double inv_s = 1.0 / s;                                                 \
+                    const T A = (T)(kk * (a + b * W) * inv_s);                                    \
+                    const T B = (T)(kk * b);                                                      \
+                    if (B == 0) {                                                                 \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] *= A;                                                           \
+                    } else if (w) {                                                               \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B * w[c];                                         \
+                    } else {                                                                      \
+                        FNN_SIMD                                                                  \
+                        for (ptrdiff_t c = 0; c < C; c++)                                         \
+                            gi[c] = A * gi[c] - B;                                                \
+                    }                                                                             \
+                    gi[y] = (T)(kk * ((a * (ey - s) + b * W * ey) * inv_s - b * wy));                 \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        return total;                                                                             \
+    }                                                                                             \
+                                                                                                  \
     /* ---- softmax family over rows [i0, i1) of z (n, C) ----                                  \
      * mode 0 softmax into out (n, C), 1 log_softmax into out (n, C), 2 logsumexp into out (n,).  \
      * Rows go in blocks of FNN_BLOCK_ROWS(C) so that the logs of a block are one vector loop    \
@@ -1062,7 +1086,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         double sb[FNN_BLOCK];                                                                   \
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         if (C < FNN_GROUP_MAX_C) {                                                                \
-            fnn_softmax_group_##S(z, out, i0, i1, C, mode);                                       \
+            fnn_softmax_group_##S##_##ISA(z, out, i0, i1, C, mode);                                \
             return;                                                                               \
         }                                                                                         \
         if (mode == 0) {                                                                          \
@@ -1108,7 +1132,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         const double b = eps / (double)C; /* smoothing weight per w_c */                         \
         double total = 0.0;                                                                       \
         if (C < FNN_GROUP_MAX_C)                                                                  \
-            return fnn_ce_hard_group_##S(z, g, i0, i1, C, labels, sw, w, W, eps, scale, rl);      \
+            return fnn_ce_hard_group_##S##_##ISA(z, g, i0, i1, C, labels, sw, w, W, eps,           \
+                                                 scale, rl);                                       \
         for (ptrdiff_t b0 = i0; b0 < i1; b0 += R) {                                               \
             const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
