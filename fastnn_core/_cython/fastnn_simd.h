@@ -312,6 +312,22 @@ FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double
     return s != s ? NAN : L;
 }
 
+/* Prefetch the `bytes` (a multiple of 64) at p + row_bytes, the same columns of the next row
+ * (rows are contiguous), into L1 while this row computes its exps, so that the next row's max
+ * pass reads it from cache instead of waiting on memory (x86-64-v4: 512 x 32000 about 19%
+ * faster, 4096 x 1000 double 14%).  A prefetch never faults, past the last row included;
+ * integer arithmetic, because a pointer past the end of the array would be undefined. */
+FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int bytes)
+{
+#if defined(__GNUC__)
+    const uintptr_t a = (uintptr_t)p + row_bytes;
+    for (int b = 0; b < bytes; b += 64)
+        __builtin_prefetch((const void *)(a + (uintptr_t)b), 0, 3);
+#else
+    (void)p, (void)row_bytes, (void)bytes;
+#endif
+}
+
 /* ---- the per-row kernels, written once for float and double ---------------------------- */
 #define FNN_DEFINE_ROWS(T, S, EXP, SEL, LOG1P, EXPM1, TANH, SQRT)                                      \
                                                                                                   \
@@ -358,6 +374,7 @@ FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double
         const ptrdiff_t C2 = Cv - Cv % (2 * FNN_TAIL);                                            \
         if (e) {                                                                                  \
             for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {                                    \
+                fnn_prefetch_next_row(z + c, C * sizeof(T), 2 * FNN_TAIL * sizeof(T));            \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++) {                                              \
                     T v = EXP(z[c + j] - m), u = EXP(z[c + FNN_TAIL + j] - m);                    \
@@ -376,6 +393,7 @@ FNN_INLINE double fnn_ce_row_loss(double a, double b, double W, double s, double
             }                                                                                     \
         } else {                                                                                  \
             for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {                                    \
+                fnn_prefetch_next_row(z + c, C * sizeof(T), 2 * FNN_TAIL * sizeof(T));            \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++)                                                \
                     acc[j] += (double)(EXP(z[c + j] - m) + EXP(z[c + FNN_TAIL + j] - m));         \
@@ -855,18 +873,6 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
     return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
-/* Prefetch the 128 bytes at p + row_bytes (the same columns of the next row: rows are
- * contiguous) into L1 while this row computes its exps, so that the next row's max pass reads
- * it from cache instead of waiting on memory: 512 x 32000 about 19% faster, 4096 x 1000 double
- * 14%.  A prefetch never faults, past the last row included; integer arithmetic, because a
- * pointer past the end of the array would be undefined. */
-FNN_TARGET_V4 FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes)
-{
-    const uintptr_t a = (uintptr_t)p + row_bytes;
-    _mm_prefetch((const char *)a, _MM_HINT_T0);
-    _mm_prefetch((const char *)(a + 64), _MM_HINT_T0);
-}
-
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64, prefetching the next row */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, ptrdiff_t C,
                                                   double m, double *tail)
@@ -875,7 +881,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
     const __m512d mv = _mm512_set1_pd(m);
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
     for (ptrdiff_t c = 0; c < Cv; c += 16) {
-        fnn_prefetch_next_row(z + c, C * sizeof(double));
+        fnn_prefetch_next_row(z + c, C * sizeof(double), 128);
         const __m512d v = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
         const __m512d u = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
         if (e) {
@@ -920,7 +926,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
     a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(                                    \
                                _mm512_extractf64x4_pd(_mm512_castps_pd(w), 1))))
     for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {
-        fnn_prefetch_next_row(z + c, C * sizeof(float));
+        fnn_prefetch_next_row(z + c, C * sizeof(float), 128);
         const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv));
         const __m512 u = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv));
         if (e) {
