@@ -450,11 +450,12 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
-    /* ---- short rows (C < FNN_GROUP_MAX_C): a group of rows at a time -------------------    \
-     * 1. per row: max (the masked vector of fnn_rowmax: a scalar loop's serial max chain cost    \
+    /* ---- short rows (C < FNN_GROUP_MAX_C): a group of rows at a time -------------------      \
+     * (helpers here; the group loops fnn_*_group are per ISA, in FNN_DEFINE_ROW_RANGES)         \
+     * 1. per row: max (the masked vector of fnn_rowmax: a scalar loop's serial max chain cost   \
      *    ~10% at 10 double classes), then d = z - m written to e (output / gradient / scratch); \
-     * 2. one flat exp loop over the whole group in place (full vectors: a per-row loop of 10   \
-     *    classes would be 10/16 of a vector plus per-row setup);                                \
+     * 2. one flat exp loop over the whole group in place, the ISA's exp (full vectors: a        \
+     *    per-row loop of 10 classes would be 10/16 of a vector plus per-row setup);             \
      * 3. per row: the double sum, then the scaling.  Same numbers as the long-row path:         \
      *    exp is computed from the same T value z - m. */                                        \
     FNN_INLINE double fnn_rowsum_short_##S(const T *e, ptrdiff_t C)                              \
