@@ -60,8 +60,8 @@ def _cross_entropy(z, y, sample_weight, class_weight, label_smoothing, reduction
     sw = V.weights(sample_weight, n, dtype, "sample_weight", "sample")
     cw = V.weights(class_weight, C, dtype, "class_weight", "class")
     if reduction == "mean":
-        if labels is not None:
-            wy = np.ones(n) if cw is None else cw[labels].astype(np.float64)
+        if labels is not None and cw is not None:
+            wy = cw[labels].astype(np.float64)
             denominator = float(wy.sum() if sw is None else wy @ sw)
         else:
             denominator = float(n if sw is None else sw.sum(dtype=np.float64))

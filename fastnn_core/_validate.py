@@ -13,6 +13,8 @@ REDUCTIONS = ("mean", "sum", "none")
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus", "elu")
 ACTIVATION_ALIASES = {"sigmoid": "logistic", "linear": "identity"}
 SQERR_ACTIVATIONS = ("identity", "logistic", "softmax")
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
 
 
 def compute_dtype(*arrays):
@@ -22,10 +24,12 @@ def compute_dtype(*arrays):
     for a in arrays:
         if a.dtype.kind not in "biuf":
             raise ValueError(f"expected real numbers, got an array of dtype {a.dtype}")
-    if arrays[0].dtype != np.float32:
-        return np.dtype(np.float64)
-    wider = any(a.dtype.kind == "f" and a.dtype.itemsize > 4 for a in arrays[1:])
-    return np.dtype(np.float64 if wider else np.float32)
+    if arrays[0].dtype != _FLOAT32:
+        return _FLOAT64
+    for a in arrays[1:]:
+        if a.dtype.kind == "f" and a.dtype.itemsize > 4:
+            return _FLOAT64
+    return _FLOAT32
 
 
 def as_array(x, name):
@@ -95,6 +99,9 @@ def labels(y, n_samples, n_classes):
         )
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} labels but z has {n_samples} rows")
+    # the common case in one pass: viewed as unsigned, a negative index is a huge one
+    if y.dtype == np.intp and (not n_samples or int(y.view(np.uintp).max()) < n_classes):
+        return np.ascontiguousarray(y)
     if n_samples:
         lo, hi = int(y.min()), int(y.max())
         if lo < 0:
@@ -107,6 +114,8 @@ def labels(y, n_samples, n_classes):
 
 
 def label_smoothing(eps):
+    if type(eps) is float and 0.0 <= eps <= 1.0:  # the common case, without the ABC check
+        return eps
     if not isinstance(eps, numbers.Real) or not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must be a number in [0, 1], got {eps!r}")
     return float(eps)

@@ -452,8 +452,8 @@ def _set_isa(int level):
 
 def _exp(x, out, int isa=0):
     """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
-    1 x86-64-v3, 2 x86-64-v4, 3 the explicit AVX-512 exp: float's short-row path, double's
-    x86-64-v4 row ranges).
+    1 x86-64-v3, 2 x86-64-v4, 3 the explicit AVX-512 exp of the x86-64-v4 row ranges and of
+    float's short rows).
     Returns False when that variant is unavailable here."""
     cdef const float[::1] xf
     cdef const double[::1] xd
