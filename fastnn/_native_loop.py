@@ -151,7 +151,7 @@ class NativeEpoch:
             nt = int(self._kmod.max_threads())
             if nt >= 2:
                 self.grads_extra = tuple(
-                    tuple(np.empty_like(g) for g in self.grads) for _ in range(nt - 1)
+                    tuple(np.zeros_like(g) for g in self.grads) for _ in range(nt - 1)
                 )
 
     def _parallel(self):

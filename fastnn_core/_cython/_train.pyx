@@ -545,6 +545,8 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             if S <= 0.0:
                 continue
             scale = 1.0 / S
+            tid = 0
+            nth = 1
             with parallel(num_threads=nuse):
                 tid = threadid()
                 nth = fnn_par_num_threads()
