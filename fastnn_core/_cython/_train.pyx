@@ -14,9 +14,21 @@ the hand-written vector kernels of ``_train_small.h``, which beat a BLAS call at
 The loss, activation and optimizer kernels are the per-row C functions of ``fastnn_simd.h``
 that the ``cython`` backend's kernels use, so every step is the reference loop's arithmetic.
 
-Threads: BLAS uses its own pool (threadpoolctl limits it); the elementwise and row kernels run
-in an OpenMP ``prange`` only when an array has ``PARALLEL_MIN`` elements or more (never around
-a BLAS call), with ``omp_get_max_threads()`` threads.
+Threads, data-parallel batches: with ``nt >= 2`` OpenMP threads (``omp_get_max_threads()``,
+capped by the gradient buffers ``grads_extra`` the adapter passed) a batch of at least
+``parallel_min_rows()`` rows splits its rows over the threads in one ``parallel`` region: each
+thread gathers, runs forward, loss rows and backward on its rows (own rows of the workspaces,
+by chunks when its share exceeds ``CHUNK_ROWS``) with one-thread BLAS calls, into its own
+gradient buffers (``_rows_thread``); after the loss check on the calling thread, a second region
+reduces the partial sums (thread order) and runs the optimizer, each thread on its range of
+every parameter (``_update_thread``). The adapter limits BLAS to one thread around such an
+epoch, so the OpenMP team is the only pool (an OpenMP region between multi-threaded BLAS calls
+was measured 10x slower: each pool's idle workers spin against the other's).
+
+Other batches (``m == 1``, fewer rows, one thread): BLAS uses its own pool (threadpoolctl limits
+it); the elementwise and row kernels run in an OpenMP ``prange`` only when an array has
+``PARALLEL_MIN`` elements or more (never around a BLAS call), with ``omp_get_max_threads()``
+threads. See BACKENDS.md "Training epoch".
 """
 
 cimport numpy as cnp
