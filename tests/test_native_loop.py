@@ -628,3 +628,33 @@ def test_parallel_min_rows_setting():
     with pytest.raises(ValueError):
         _train.set_parallel_min_rows(1)
     assert _train.set_parallel_min_rows(old) == old
+
+
+@needs_cython
+def test_omp_num_threads_1_gives_one_thread_epochs_in_a_fresh_process():
+    """``OMP_NUM_THREADS=1``: no data-parallel batches (no thread buffers, BLAS not limited)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, numpy as np\n"
+        "from fastnn import MLPClassifier\n"
+        "from fastnn._native_loop import NativeEpoch\n"
+        "seen = []\n"
+        "init = NativeEpoch.__init__\n"
+        "def __init__(self, est, ctx):\n"
+        "    init(self, est, ctx)\n"
+        "    seen.append(self)\n"
+        "NativeEpoch.__init__ = __init__\n"
+        "rng = np.random.RandomState(0)\n"
+        "X = rng.normal(size=(600, 5)); y = (X[:, 0] > 0).astype(int)\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    MLPClassifier((8,), batch_size=300, max_iter=2, backend='cython').fit(X, y)\n"
+        "print(len(seen[0].grads_extra), seen[0]._parallel())\n"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["0", "False"]
