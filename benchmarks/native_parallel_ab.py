@@ -45,7 +45,7 @@ def native_for(X, y, hidden, solver, bs):
         NativeEpoch.run = orig
     return cap["n"]
 
-def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor")):
+def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3):
     default = par_min or T.parallel_min_rows()
     print("threads", thr, "par_min_rows", default)
     for hidden, solver, bs, dtype in cases:
@@ -60,6 +60,10 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor")):
             ts = {"par": [], "ser": [], "floor": []}
             for r in range(reps):
                 for mode in modes:
+                    # idle OpenBLAS workers spin for ~0.1 s after a multi-threaded call (even
+                    # once limited to one thread), on the cores the next epoch needs: let them
+                    # go to sleep before each timed epoch
+                    time.sleep(gap)
                     order = None if bs == "full" else rng.permutation(n)
                     if mode == "floor":
                         t0 = time.perf_counter(); fl.epoch(); ts[mode].append(time.perf_counter() - t0)
@@ -85,6 +89,8 @@ if __name__ == "__main__":
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--par-min", type=int, default=None)
     ap.add_argument("--modes", nargs="+", default=["par", "ser", "floor"])
+    ap.add_argument("--gap", type=float, default=0.3,
+                    help="seconds of sleep before each timed epoch (idle BLAS workers)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bs", nargs="+", default=["256", "full"])
     ap.add_argument("--hidden", nargs="+", default=["100", "256,128"])
@@ -93,4 +99,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     cases = [(tuple(int(h) for h in hid.split(",")), s, (b if b == "full" else int(b)), np.dtype(dt).type)
              for hid in a.hidden for s in a.solvers for b in a.bs for dt in a.dtypes]
-    main(cases, a.reps, a.threads, a.par_min, a.modes)
+    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap)

@@ -108,11 +108,11 @@ BATCH_CHUNK_ROWS = CHUNK_ROWS
 
 #: Batches of at least this many rows run data-parallel when the loop has 2 or more OpenMP
 #: threads (and the adapter passed gradient buffers for them); each thread takes at least
-#: half of this many rows. Settable for tests (set_parallel_min_rows). Measured on 2 shared
-#: cores (60000 x 100, hidden 100): batch 128 about even with the one-thread loop, batch 64
-#: slower (two fork/join points per batch; on a loaded machine each can wait for the other
-#: thread to be scheduled), batch 256 and full batch faster.
-cdef intp _par_min_rows = 128
+#: half of this many rows. Settable for tests (set_parallel_min_rows). Measured on 2 cores
+#: (60000 x 100, hidden 100 and 256,128, quiet machine): batches of 64 rows and more faster
+#: than the one-thread loop, batch 32 slower at hidden 100 (2.5x in float32: two fork/join
+#: points per batch of a few microseconds of work).
+cdef intp _par_min_rows = 64
 #: doubles between the per-thread partial sums (one 64-byte line each: no false sharing)
 cdef enum:
     PAD = 8
