@@ -19,6 +19,8 @@ The native loop needs dense input and the ``cython`` or ``numba`` backend; spars
 ``numpy`` backend train on the Python loop (:func:`native_available`).
 """
 
+import sys
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -35,6 +37,20 @@ LOSS_CODES = {("softmax", "log_loss"): 0, ("logistic", "log_loss"): 1,
 def train_epoch_kernel(kernels):
     """The backend's ``train_epoch`` or None when it has none (the ``numpy`` reference)."""
     return getattr(kernels, "train_epoch", None)
+
+
+_BLAS_CONTROLLER = None
+
+
+def blas_controller():
+    """One ``threadpoolctl.ThreadpoolController`` per process, built on first use (a scan of
+    the loaded libraries: milliseconds, too slow for every ``partial_fit`` call)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER
 
 
 def native_available(kernels, X):
@@ -124,6 +140,25 @@ class NativeEpoch:
             if a.dtype != dtype or not a.flags.c_contiguous:
                 raise ValueError("native loop: optimizer state must be C-contiguous, one dtype")
         self.alpha = float(est.alpha)
+        # Data-parallel batches (cython backend, BACKENDS.md "Training epoch"): with 2+ OpenMP
+        # threads and batches of at least parallel_min_rows() rows, each OpenMP thread runs
+        # forward/backward on its share of a batch's rows into its own gradient buffers; the
+        # buffers of threads 1.. are allocated here, once per fit.
+        self._kmod = sys.modules.get(getattr(self.kernel, "__module__", None) or "")
+        self._par_min = getattr(self._kmod, "parallel_min_rows", None)
+        self.grads_extra = ()
+        if self._par_min is not None and ctx.batch_size >= self._par_min():
+            nt = int(self._kmod.max_threads())
+            if nt >= 2:
+                self.grads_extra = tuple(
+                    tuple(np.zeros_like(g) for g in self.grads) for _ in range(nt - 1)
+                )
+
+    def _parallel(self):
+        """True when this epoch's batches will run data-parallel (then BLAS must run on one
+        thread per call: the OpenMP threads call it at the same time)."""
+        return (bool(self.grads_extra) and self.ctx.batch_size >= self._par_min()
+                and self._kmod.max_threads() >= 2)
 
     def run(self, sample_idx):
         """One epoch in the order ``sample_idx`` (None: rows in order). Returns the epoch loss
@@ -135,12 +170,21 @@ class NativeEpoch:
         code, hyper = optimizer_code_and_hyper(opt)
         hyper = np.asarray(hyper, dtype=np.float64)
         t = int(getattr(opt, "t", 0))
-        acc, t_new, diverged = self.kernel(
+        args = (
             self.X, self.target, self.sw, order, ctx.batch_size, self.units, self.params,
             self.grads,
             self.state0, self.state1, self.acts, self.deltas, self.xbuf, self.tbuf, self.swbuf,
             self.hidden, self.loss_kind, code, hyper, self.alpha, t,
         )
+        if self._parallel():
+            # One pool: the OpenMP threads of the loop are the only workers; OpenBLAS runs on
+            # the calling thread of each product (its own pool would fight them for the cores).
+            # Only the BLAS pools are limited, and only for this call: the user's OpenMP limit
+            # (threadpool_limits(1), OMP_NUM_THREADS=1) already gave one thread above.
+            with blas_controller().limit(limits=1, user_api="blas"):
+                acc, t_new, diverged = self.kernel(*args, grads_extra=self.grads_extra)
+        else:
+            acc, t_new, diverged = self.kernel(*args)
         if code == 1:
             opt.t = int(t_new)
             if opt.t > 0:

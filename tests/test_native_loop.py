@@ -420,3 +420,241 @@ def test_batch1_adam_division_matches_exact_formula(eps):
         overflowed += np.count_nonzero(~np.isfinite(expected))
         np.testing.assert_array_equal(p_new, expected)
     assert overflowed > 0
+
+
+# ---- data-parallel batches (cython backend, 2+ OpenMP threads): the rows of a batch split over
+# the OpenMP threads, per-thread gradient partial sums reduced before the optimizer update.
+# A small threshold makes the tiny problems above take that path.
+
+needs_cython = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
+                                  reason="cython backend not available")
+
+
+class _ParallelRows:
+    """``with _ParallelRows(k):`` batches of >= k rows run data-parallel; records the native
+    epochs built meanwhile (their ``grads_extra`` are thread 1's gradient buffers)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.epochs = []
+
+    def __enter__(self):
+        from fastnn_core._cython import _train
+
+        self._old = _train.set_parallel_min_rows(self.rows)
+        self._init = NativeEpoch.__init__
+        epochs = self.epochs
+        init = self._init
+
+        def __init__(native, est, ctx):
+            init(native, est, ctx)
+            epochs.append(native)
+
+        NativeEpoch.__init__ = __init__
+        return self
+
+    def __exit__(self, *exc):
+        from fastnn_core._cython import _train
+
+        NativeEpoch.__init__ = self._init
+        _train.set_parallel_min_rows(self._old)
+
+    def assert_ran_parallel(self):
+        """Thread 1 wrote gradients (its buffers start at zero)."""
+        assert self.epochs and all(e.grads_extra for e in self.epochs)
+        assert any(np.any(g != 0) for e in self.epochs for g in e.grads_extra[0])
+
+
+def _two_threads():
+    from fastnn_core._cython import _train
+
+    if _train.max_threads() < 2:
+        pytest.skip("one OpenMP thread only")
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(2)
+
+
+@needs_cython
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("batch_size", [13, 20, "full"], ids=["uneven", "small-last", "full"])
+def test_parallel_batches_match_reference(dtype, solver, batch_size):
+    """Batches of 13 rows (6 + 7 per thread, last batch 8: 4 + 4), of 20 (last batch 7, under
+    the threshold of 8: one thread) and one full batch of 47, after 1 and 5 epochs."""
+    X, y = _data("multiclass", n=47, dtype=dtype, seed=8)
+    extra = {"nesterovs_momentum": False} if (solver == "sgd" and batch_size == 13) else {}
+    with _two_threads():
+        for epochs in (1, 5):
+            with _ParallelRows(8) as par:
+                a, b = _fit_pair(X, y, epochs, hidden_layer_sizes=(8, 5), solver=solver,
+                                 batch_size=batch_size, backend="cython", alpha=1e-3,
+                                 learning_rate_init=0.01, **extra)
+            par.assert_ran_parallel()
+            _assert_same(a, b, RTOL[dtype])
+
+
+@needs_cython
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight", "zeros"])
+def test_parallel_batches_weights_match_reference(dtype, weights):
+    X, y = _data("multiclass", n=40, dtype=dtype, seed=2)
+    rng = np.random.RandomState(3)
+    sw, params = None, {}
+    if weights == "sample_weight":
+        sw = rng.uniform(0.1, 3.0, size=X.shape[0])
+    elif weights == "class_weight":
+        params["class_weight"] = {0: 0.5, 1: 2.0, 2: 1.5}
+    else:  # zero weights, and the first batch of the unshuffled epoch all zero (skipped)
+        sw = rng.uniform(0.5, 2.0, size=X.shape[0])
+        sw[::3] = 0.0
+        sw[:11] = 0.0
+    with _two_threads():
+        for shuffle in (True, False):
+            for epochs in (1, 5):
+                with _ParallelRows(4) as par:
+                    a, b = _fit_pair(X, y, epochs, sample_weight=sw, hidden_layer_sizes=(6,),
+                                     solver="sgd", batch_size=11, backend="cython",
+                                     learning_rate_init=0.02, alpha=1e-2, shuffle=shuffle,
+                                     **params)
+                par.assert_ran_parallel()
+                _assert_same(a, b, RTOL[dtype])
+
+
+@needs_cython
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "logistic"])
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_parallel_batches_losses_targets_match_reference(dtype, activation, loss, target):
+    X, y = _data(target, n=50, dtype=dtype, seed=1)
+    with _two_threads():
+        for epochs in (1, 5):
+            with _ParallelRows(6) as par:
+                a, b = _fit_pair(X, y, epochs, hidden_layer_sizes=(7, 4), activation=activation,
+                                 loss=loss, solver="adam", batch_size=16, backend="cython",
+                                 learning_rate_init=0.01, alpha=1e-3)
+            par.assert_ran_parallel()
+            _assert_same(a, b, RTOL[dtype])
+
+
+@needs_cython
+def test_parallel_batches_divergence_restores_snapshot_like_reference():
+    X, y = _data("multiclass", n=30, seed=5)
+    X = X * 1e3
+    ests = []
+    with _two_threads(), _ParallelRows(4) as par:
+        for loop in ("native", "python"):
+            est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e6, momentum=0.0,
+                                batch_size=8, max_iter=5, random_state=0, loop=loop,
+                                backend="cython", activation="identity")
+            with pytest.warns(DivergenceWarning):
+                est.fit(X, y)
+            ests.append(est)
+    par.assert_ran_parallel()
+    a, b = ests
+    assert a.n_iter_ == b.n_iter_
+    # the same snapshot, to the rounding of the reduction of the per-thread partial sums
+    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.isfinite(pa).all()
+        np.testing.assert_allclose(pa, pb, rtol=1e-10)
+
+
+@needs_cython
+def test_parallel_batches_larger_than_a_chunk_per_thread():
+    """Each thread's share of a batch is more than BATCH_CHUNK_ROWS rows: it runs its rows
+    chunk by chunk (ragged last chunks), shuffled batches gathered by each thread."""
+    chunk = _chunk_rows()
+    n = 5 * chunk + 41
+    X, y = _data("multiclass", n=n, d=5, seed=9)
+    sw = np.random.RandomState(5).uniform(0.2, 2.0, size=n)
+    with _two_threads():
+        for batch_size in ("full", 2 * chunk + 301):
+            with _ParallelRows(64) as par:
+                a, b = _fit_pair(X, y, 2, sample_weight=sw, hidden_layer_sizes=(9, 4),
+                                 batch_size=batch_size, backend="cython", alpha=1e-3,
+                                 solver="adam", learning_rate_init=0.01)
+            par.assert_ran_parallel()
+            _assert_same(a, b, 1e-10)
+
+
+@needs_cython
+def test_parallel_epoch_limits_blas_to_one_thread_and_honours_user_limits():
+    """During a data-parallel epoch every BLAS pool runs one thread (restored after it); under
+    ``threadpool_limits(1)`` the epoch runs on one thread (no parallel batches)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    X, y = _data("multiclass", n=40)
+    seen = []
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    with _two_threads():
+        before = blas_threads()
+        with _ParallelRows(4) as par:
+            est = MLPClassifier((5,), solver="sgd", batch_size=10, max_iter=1,
+                                random_state=0, backend="cython")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(X, y)
+            native = par.epochs[0]
+            kernel = native.kernel
+
+            def spy(*args, **kwargs):
+                seen.append((blas_threads(), "grads_extra" in kwargs))
+                return kernel(*args, **kwargs)
+
+            native.kernel = spy
+            native.run(None)
+            assert seen[-1] == ([1] * len(before), True)
+            assert blas_threads() == before
+            with threadpool_limits(1):
+                assert not native._parallel()
+                native.run(None)
+                assert seen[-1][1] is False
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est.fit(X, y)
+                assert not par.epochs[-1].grads_extra
+
+
+def test_parallel_min_rows_setting():
+    if "cython" not in fastnn_core.available_backends():
+        pytest.skip("cython backend not available")
+    from fastnn_core._cython import _train
+
+    old = _train.parallel_min_rows()
+    with pytest.raises(ValueError):
+        _train.set_parallel_min_rows(1)
+    assert _train.set_parallel_min_rows(old) == old
+
+
+@needs_cython
+def test_omp_num_threads_1_gives_one_thread_epochs_in_a_fresh_process():
+    """``OMP_NUM_THREADS=1``: no data-parallel batches (no thread buffers, BLAS not limited)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, numpy as np\n"
+        "from fastnn import MLPClassifier\n"
+        "from fastnn._native_loop import NativeEpoch\n"
+        "seen = []\n"
+        "init = NativeEpoch.__init__\n"
+        "def __init__(self, est, ctx):\n"
+        "    init(self, est, ctx)\n"
+        "    seen.append(self)\n"
+        "NativeEpoch.__init__ = __init__\n"
+        "rng = np.random.RandomState(0)\n"
+        "X = rng.normal(size=(600, 5)); y = (X[:, 0] > 0).astype(int)\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    MLPClassifier((8,), batch_size=300, max_iter=2, backend='cython').fit(X, y)\n"
+        "print(len(seen[0].grads_extra), seen[0]._parallel())\n"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["0", "False"]

@@ -14,14 +14,26 @@ the hand-written vector kernels of ``_train_small.h``, which beat a BLAS call at
 The loss, activation and optimizer kernels are the per-row C functions of ``fastnn_simd.h``
 that the ``cython`` backend's kernels use, so every step is the reference loop's arithmetic.
 
-Threads: BLAS uses its own pool (threadpoolctl limits it); the elementwise and row kernels run
-in an OpenMP ``prange`` only when an array has ``PARALLEL_MIN`` elements or more (never around
-a BLAS call), with ``omp_get_max_threads()`` threads.
+Threads, data-parallel batches: with ``nt >= 2`` OpenMP threads (``omp_get_max_threads()``,
+capped by the gradient buffers ``grads_extra`` the adapter passed) a batch of at least
+``parallel_min_rows()`` rows splits its rows over the threads in one ``parallel`` region: each
+thread gathers, runs forward, loss rows and backward on its rows (own rows of the workspaces,
+by chunks when its share exceeds ``CHUNK_ROWS``) with one-thread BLAS calls, into its own
+gradient buffers (``_rows_thread``); after the loss check on the calling thread, a second region
+reduces the partial sums (thread order) and runs the optimizer, each thread on its range of
+every parameter (``_update_thread``). The adapter limits BLAS to one thread around such an
+epoch, so the OpenMP team is the only pool (an OpenMP region between multi-threaded BLAS calls
+was measured 10x slower: each pool's idle workers spin against the other's).
+
+Other batches (``m == 1``, fewer rows, one thread): BLAS uses its own pool (threadpoolctl limits
+it); the elementwise and row kernels run in an OpenMP ``prange`` only when an array has
+``PARALLEL_MIN`` elements or more (never around a BLAS call), with ``omp_get_max_threads()``
+threads. See BACKENDS.md "Training epoch".
 """
 
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 
 from fastnn_core._cython.fastnn_simd cimport *
 from libc.math cimport isfinite, pow, sqrt
@@ -32,6 +44,11 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 import numpy as np
 
 cnp.import_array()
+
+cdef extern from "_train_par.h" nogil:
+    int fnn_par_num_threads()
+    void fnn_train_addto_f32(float *dst, const float *src, intp n)
+    void fnn_train_addto_f64(double *dst, const double *src, intp n)
 
 cdef extern from "_train_small.h" nogil:
     void fnn_train_vecmat_f32(const float *a, const float *W, const float *b, float *z,
@@ -87,6 +104,34 @@ PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 cdef enum:
     CHUNK_ROWS = 512
 BATCH_CHUNK_ROWS = CHUNK_ROWS
+
+
+#: Batches of at least this many rows run data-parallel when the loop has 2 or more OpenMP
+#: threads (and the adapter passed gradient buffers for them); each thread takes at least
+#: half of this many rows. Settable for tests (set_parallel_min_rows). Measured on 2 cores
+#: (60000 x 100, hidden 100 and 256,128, quiet machine): batches of 64 rows and more faster
+#: than the one-thread loop, batch 32 slower at hidden 100 (2.5x in float32: two fork/join
+#: points per batch of a few microseconds of work).
+cdef intp _par_min_rows = 64
+#: doubles between the per-thread partial sums (one 64-byte line each: no false sharing)
+cdef enum:
+    PAD = 8
+
+
+def parallel_min_rows():
+    """Batches of this many rows or more run data-parallel (2+ OpenMP threads)."""
+    return _par_min_rows
+
+
+def set_parallel_min_rows(Py_ssize_t rows):
+    """Set the data-parallel threshold (tests use a small one on tiny problems); returns the
+    previous value."""
+    global _par_min_rows
+    cdef intp old = _par_min_rows
+    if rows < 2:
+        raise ValueError("the data-parallel threshold must be at least 2 rows")
+    _par_min_rows = rows
+    return old
 
 
 cdef struct Layout:
@@ -376,13 +421,99 @@ cdef double _chunked_pass(Layout *net, floating *xin, intp d, void *tb, intp tsz
     return total
 
 
+cdef void _rows_thread(Layout *net, Layout *tl, floating *X, intp d, void *target,
+                       floating *sw, intp *order, floating *xbuf, void *tbuf, floating *swbuf,
+                       intp tsz, intp m, int hidden_act, int loss_kind, double scale,
+                       double *part, int tid, int nth) noexcept nogil:
+    """Data-parallel batch, thread ``tid`` of ``nth``: rows ``[lo, hi)`` of the batch (the batch
+    starts at ``X``/``target``/``sw`` when ``order`` is NULL, else at ``order``, gathered into
+    rows ``[lo, hi)`` of the gather buffers), forward, loss rows and backward on rows
+    ``[lo, ...)`` of the workspaces with one-thread BLAS calls, the weight and bias gradient
+    partial sums into ``tl.G`` (this thread's buffers), ``sum_i s_i L_i`` of the rows into
+    ``part[tid * PAD]``."""
+    cdef int L = net.L, l
+    cdef intp lo = m * tid // nth, hi = m * (tid + 1) // nth, mt = hi - lo, r, idx
+    cdef floating *xin
+    cdef void *tb
+    cdef floating *swb
+    cdef double total
+    for l in range(L):
+        tl.A[l] = <floating *>net.A[l] + lo * net.units[l + 1]
+        tl.D[l] = <floating *>net.D[l] + lo * net.units[l + 1]
+    if order == NULL:
+        xin = X + lo * d
+        tb = <char *>target + lo * tsz
+        swb = NULL if sw == NULL else sw + lo
+    else:
+        for r in range(lo, hi):
+            idx = order[r]
+            memcpy(xbuf + r * d, X + idx * d, d * sizeof(floating))
+            memcpy(<char *>tbuf + r * tsz, <char *>target + idx * tsz, tsz)
+            if sw != NULL:
+                swbuf[r] = sw[idx]
+        xin = xbuf + lo * d
+        tb = <char *>tbuf + lo * tsz
+        swb = NULL if sw == NULL else swbuf + lo
+    if mt > CHUNK_ROWS:
+        total = _chunked_pass(tl, xin, d, tb, tsz, swb, mt, hidden_act, loss_kind, scale)
+    else:
+        _forward(tl, xin, mt, hidden_act, 1)
+        total = _loss_rows(loss_kind, <floating *>tl.A[L - 1], tb, swb,
+                           <floating *>tl.D[L - 1], mt, net.units[L], scale, 1)
+        _backward(tl, xin, mt, hidden_act, 1, False)
+    part[tid * PAD] = total
+
+
+cdef void _update_thread(floating *dtype_tag, Layout *net, Layout *TL, int nparts, int opt_kind, double *h,
+                         double lr, double l2, bint want_l2, double *part, int tid,
+                         int nth) noexcept nogil:
+    """Data-parallel batch, thread ``tid`` of ``nth``: its range of every parameter (ranges of
+    16-element multiples): the gradient partial sums of the ``nparts`` row threads added in
+    thread order into ``net.G`` (thread 0's buffers), then the optimizer update; the sum of
+    squares of its new weights into ``part[tid * PAD]`` when ``want_l2``. (``dtype_tag``
+    only picks the dtype.)"""
+    cdef int L = net.L, i, t
+    cdef intp n, lo, hi, step
+    cdef double l2s = 0.0
+    cdef floating *g
+    for i in range(2 * L):
+        n = net.size[i]
+        step = ((n + nth - 1) // nth + 15) // 16 * 16
+        lo = tid * step
+        hi = lo + step
+        if hi > n:
+            hi = n
+        if hi <= lo:
+            continue
+        g = <floating *>net.G[i] + lo
+        for t in range(1, nparts):
+            if floating is float:
+                fnn_train_addto_f32(g, <float *>TL[t].G[i] + lo, hi - lo)
+            else:
+                fnn_train_addto_f64(g, <double *>TL[t].G[i] + lo, hi - lo)
+        _opt_range(opt_kind, <floating *>net.P[i] + lo, g,
+                   NULL if net.S0[i] == NULL else <floating *>net.S0[i] + lo,
+                   NULL if net.S1[i] == NULL else <floating *>net.S1[i] + lo, hi - lo, h, lr,
+                   l2 if i < L else 0.0)
+        if want_l2 and i < L:
+            if floating is float:
+                l2s += fnn_train_sumsq_f32(<float *>net.P[i] + lo, hi - lo)
+            else:
+                l2s += fnn_train_sumsq_f64(<double *>net.P[i] + lo, hi - lo)
+    part[tid * PAD] = l2s
+
+
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
                 floating *sw, intp *order, intp n, intp bs, floating *xbuf, void *tbuf,
                 floating *swbuf, int hidden_act, int loss_kind, int opt_kind, double *h,
-                double alpha, long long *t_io, double *acc_out) noexcept nogil:
+                double alpha, long long *t_io, double *acc_out, Layout *TL, int npar,
+                double *part) noexcept nogil:
     """Returns 0 when the epoch ran to its end, 1 when the loss became non-finite (stopped at
-    that batch: the caller restores its snapshot)."""
-    cdef int L = net.L, l, nt = fnn_max_threads()
+    that batch: the caller restores its snapshot). ``TL[0..npar)``: the per-thread views of
+    the data-parallel batches (``TL[0].G`` is ``net.G``), ``part`` ``npar * PAD`` doubles."""
+    cdef int L = net.L, l, nt = fnn_max_threads(), nuse, tid, nth, t_
+    cdef int nth_out[2]
+    cdef intp rpt = _par_min_rows // 2
     cdef intp start, stop, m, r, idx, i, K, N
     cdef intp tsz = sizeof(intp) if tgt_int else k * sizeof(floating)
     cdef floating *xin
@@ -406,6 +537,79 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
         if stop > n:
             stop = n
         m = stop - start
+        nuse = 1
+        if npar >= 2 and nt >= 2 and m >= _par_min_rows:
+            nuse = npar if npar < nt else nt
+            if m // rpt < nuse:
+                nuse = <int>(m // rpt)
+        if nuse >= 2:
+            # ---- data-parallel batch: the rows split over nuse threads, each gathering,
+            # running forward, loss and backward on its rows with one-thread BLAS calls into
+            # its own gradient buffers; then the partial sums reduced and the optimizer run,
+            # split over parameter ranges. S_b and the loss are summed in a fixed order.
+            if sw == NULL:
+                S = <double>m
+            else:
+                S = 0.0
+                if order == NULL:
+                    for r in range(m):
+                        S += sw[start + r]
+                else:
+                    for r in range(m):
+                        S += sw[order[start + r]]
+            if S <= 0.0:
+                continue
+            scale = 1.0 / S
+            tid = 0
+            nth = 1
+            with parallel(num_threads=nuse):
+                tid = threadid()
+                nth = fnn_par_num_threads()
+                if order == NULL:
+                    _rows_thread(net, &TL[tid], X + start * d, d, <char *>target + start * tsz,
+                                 NULL if sw == NULL else sw + start, NULL, xbuf, tbuf, swbuf,
+                                 tsz, m, hidden_act, loss_kind, scale, part, tid, nth)
+                else:
+                    _rows_thread(net, &TL[tid], X, d, target, sw, order + start, xbuf, tbuf,
+                                 swbuf, tsz, m, hidden_act, loss_kind, scale, part, tid, nth)
+                if tid == 0:
+                    nth_out[0] = nth
+            total = 0.0
+            for t_ in range(nth_out[0]):
+                total = total + part[t_ * PAD]
+            reg = 0.0
+            if alpha != 0.0:
+                if have_next:
+                    l2sum = l2_next
+                else:
+                    l2sum = 0.0
+                    for l in range(L):
+                        if floating is float:
+                            l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+                        else:
+                            l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+                reg = 0.5 * alpha * l2sum
+            acc += total * scale * S + reg
+            if not isfinite(acc):
+                status = 1
+                break
+            l2 = alpha / S
+            if opt_kind == 1:
+                t += 1
+                lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+            with parallel(num_threads=nuse):
+                tid = threadid()
+                nth = fnn_par_num_threads()
+                _update_thread(<floating *>net.G[0], net, TL, nth_out[0], opt_kind, h, lr, l2, alpha != 0.0, part,
+                               tid, nth)
+                if tid == 0:
+                    nth_out[1] = nth
+            l2_next = 0.0
+            for t_ in range(nth_out[1]):
+                l2_next = l2_next + part[t_ * PAD]
+            have_next = alpha != 0.0
+            continue
+
         # ---- the batch's rows: a view when they are consecutive, else gathered
         if order == NULL:
             xin = X + start * d
@@ -506,12 +710,15 @@ cdef inline void *_ptr(object a):
 def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params,
                 tuple grads, tuple state0, tuple state1, tuple acts, tuple deltas, xbuf, tbuf,
                 swbuf, int hidden_act, int loss_kind, int opt_kind, hyper, double alpha,
-                long long t):
+                long long t, tuple grads_extra=()):
     """One epoch of mini-batch training, in place on ``params`` and the optimizer state.
 
     Returns ``(accumulated, t, diverged)``: ``accumulated = sum_b (data_loss_b * S_b +
     0.5 * alpha * ||W||^2)`` over the batches run (divide by the total weight for ``loss_``),
     Adam's new step count, and True if the loss became non-finite (the epoch stopped there).
+    ``grads_extra``: gradient buffers (tuples like ``grads``) of the threads 1, 2, ... of the
+    data-parallel batches; with none, every batch runs on the calling thread (BLAS threads
+    aside).
     Arguments are NOT validated: fastnn/_native_loop.py does that (BACKENDS.md).
     """
     cdef Layout net
@@ -530,6 +737,9 @@ def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params
     cdef void *tp = _ptr(target)
     cdef void *xbp = _ptr(xbuf)
     cdef void *tbp = _ptr(tbuf)
+    cdef int npar = 1 + len(grads_extra), j
+    cdef Layout *TL = NULL
+    cdef double *part = NULL
     for l in range(4):
         h[l] = float(hyper[l])
     if n == 0:
@@ -543,6 +753,13 @@ def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params
     net.S1 = <void **>malloc(2 * L * sizeof(void *))
     net.A = <void **>malloc(L * sizeof(void *))
     net.D = <void **>malloc(L * sizeof(void *))
+    TL = <Layout *>malloc(npar * sizeof(Layout))
+    part = <double *>malloc(npar * PAD * sizeof(double))
+    for j in range(npar):
+        TL[j] = net
+        TL[j].A = <void **>malloc(L * sizeof(void *))
+        TL[j].D = <void **>malloc(L * sizeof(void *))
+        TL[j].G = net.G if j == 0 else <void **>malloc(2 * L * sizeof(void *))
     try:
         for l in range(L + 1):
             net.units[l] = units[l]
@@ -555,18 +772,28 @@ def train_epoch(X, target, sw, order, Py_ssize_t batch_size, units, tuple params
             net.size[l] = cnp.PyArray_SIZE(<cnp.ndarray>params[l])
             net.S0[l] = _ptr(state0[l])
             net.S1[l] = _ptr(state1[l])
+        for j in range(1, npar):
+            for l in range(2 * L):
+                TL[j].G[l] = _ptr(grads_extra[j - 1][l])
         with nogil:
             if f32:
                 status = _epoch[float](&net, <float *>Xp, d, tp, tgt_int, k, <float *>swp,
                                        <intp *>ordp, n, batch_size, <float *>xbp, tbp,
                                        <float *>swbp, hidden_act, loss_kind, opt_kind, h, alpha,
-                                       &t_io, &acc)
+                                       &t_io, &acc, TL, npar, part)
             else:
                 status = _epoch[double](&net, <double *>Xp, d, tp, tgt_int, k, <double *>swp,
                                         <intp *>ordp, n, batch_size, <double *>xbp, tbp,
                                         <double *>swbp, hidden_act, loss_kind, opt_kind, h,
-                                        alpha, &t_io, &acc)
+                                        alpha, &t_io, &acc, TL, npar, part)
     finally:
+        for j in range(npar):
+            free(TL[j].A)
+            free(TL[j].D)
+            if j > 0:
+                free(TL[j].G)
+        free(TL)
+        free(part)
         free(net.units)
         free(net.size)
         free(net.P)

@@ -1,0 +1,102 @@
+"""In-process interleaved A/B of the cython native epoch on 2+ threads: the data-parallel
+batches (``par``) against the one-thread loop with multi-threaded BLAS (``ser``: the same build
+with the data-parallel threshold set out of reach) and the BLAS floor, one process, epochs
+interleaved, medians and minima. Times ``NativeEpoch.run`` (kernel + adapter, BLAS limit
+included) on a 60000 x 100 synthetic set, 10 classes.
+
+    PYTHONPATH=. python benchmarks/native_parallel_ab.py --solvers adam sgd
+    PYTHONPATH=. python benchmarks/native_parallel_ab.py --bs 64 128 --hidden 100 --par-min 64
+"""
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fastnn import MLPClassifier
+from fastnn._native_loop import NativeEpoch
+import fastnn_core._cython._train as T
+from _floor import BlasFloor
+
+def data(dtype, n=60000, d=100, C=10):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    y = np.argmax(X @ rng.normal(size=(d, C)) + rng.normal(size=(n, C)), axis=1)
+    return X, y
+
+def native_for(X, y, hidden, solver, bs):
+    cap = {}
+    orig = NativeEpoch.run
+    def run(self, order):
+        cap["n"] = self
+        return orig(self, order)
+    NativeEpoch.run = run
+    try:
+        est = MLPClassifier(hidden, solver=solver, batch_size=bs, max_iter=1, random_state=0,
+                            learning_rate_init=1e-3, alpha=1e-4, tol=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+    finally:
+        NativeEpoch.run = orig
+    return cap["n"]
+
+def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3):
+    default = par_min or T.parallel_min_rows()
+    print("threads", thr, "par_min_rows", default)
+    for hidden, solver, bs, dtype in cases:
+        X, y = data(dtype)
+        with threadpool_limits(thr):
+            T.set_parallel_min_rows(2)
+            nat = native_for(X, y, hidden, solver, bs)
+            T.set_parallel_min_rows(default)
+            n = X.shape[0]
+            rng = np.random.RandomState(1)
+            fl = BlasFloor(X, [X.shape[1], *hidden, 10], bs)
+            ts = {"par": [], "ser": [], "floor": []}
+            for r in range(reps):
+                for mode in modes:
+                    # idle OpenBLAS workers spin for ~0.1 s after a multi-threaded call (even
+                    # once limited to one thread), on the cores the next epoch needs: let them
+                    # go to sleep before each timed epoch
+                    time.sleep(gap)
+                    order = None if bs == "full" else rng.permutation(n)
+                    if mode == "floor":
+                        t0 = time.perf_counter(); fl.epoch(); ts[mode].append(time.perf_counter() - t0)
+                        continue
+                    T.set_parallel_min_rows(default if mode == "par" else 10**9)
+                    t0 = time.perf_counter(); nat.run(order); ts[mode].append(time.perf_counter() - t0)
+            T.set_parallel_min_rows(default)
+        for k in ("par", "ser", "floor"):
+            if not ts[k]:
+                ts[k] = [float("nan")]
+        med = {k: float(np.median(v)) for k, v in ts.items()}
+        mn = {k: float(np.min(v)) for k, v in ts.items()}
+        print(f"{str(hidden):10s} {solver:5s} {str(bs):5s} {np.dtype(dtype).name:8s} "
+              f"par {med['par']:.4f} ser {med['ser']:.4f} floor {med['floor']:.4f} "
+              f"par/floor {med['par']/med['floor']:.2f} ser/floor {med['ser']/med['floor']:.2f} "
+              f"| min par {mn['par']:.4f} ser {mn['ser']:.4f} floor {mn['floor']:.4f} "
+              f"load {open('/proc/loadavg').read().split()[0]}",
+              flush=True)
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--par-min", type=int, default=None)
+    ap.add_argument("--modes", nargs="+", default=["par", "ser", "floor"])
+    ap.add_argument("--gap", type=float, default=0.3,
+                    help="seconds of sleep before each timed epoch (idle BLAS workers)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bs", nargs="+", default=["256", "full"])
+    ap.add_argument("--hidden", nargs="+", default=["100", "256,128"])
+    ap.add_argument("--solvers", nargs="+", default=["adam"])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    a = ap.parse_args()
+    cases = [(tuple(int(h) for h in hid.split(",")), s, (b if b == "full" else int(b)), np.dtype(dt).type)
+             for hid in a.hidden for s in a.solvers for b in a.bs for dt in a.dtypes]
+    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap)
