@@ -5,6 +5,7 @@ The training loop here is plain Python over the fastnn_core kernels (see ``_netw
 loop is checked against, step for step.
 """
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -645,7 +646,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 self.loss_curve_.append(loss)
                 val_score = val_loss = None
                 if early_stopping:
-                    val_score, val_loss = self._validation(net, val)
+                    with native.quiet_blas() if native is not None else contextlib.nullcontext():
+                        val_score, val_loss = self._validation(net, val)
                 progress.update(self.n_iter_, loss, val_score, val_loss)
                 self._update_no_improvement_count(early_stopping, val_score, val_loss)
                 self._optimizer.iteration_ends(self.t_)

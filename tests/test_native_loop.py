@@ -619,6 +619,44 @@ def test_parallel_epoch_limits_blas_to_one_thread_and_honours_user_limits():
                 assert not par.epochs[-1].grads_extra
 
 
+@needs_cython
+def test_early_stopping_validation_runs_one_thread_blas_when_parallel():
+    """The validation score between data-parallel epochs is computed with BLAS on one thread
+    (OpenBLAS's own pool would leave workers spinning into the next epoch); without the
+    parallel path (one OpenMP thread) BLAS keeps its pool."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    X, y = _data("multiclass", n=80)
+
+    def fit_recording_blas_threads():
+        est = MLPClassifier((5,), solver="adam", batch_size=16, max_iter=3, tol=0.0,
+                            n_iter_no_change=100, early_stopping=True, random_state=0,
+                            backend="cython")
+        seen = []
+        validation = est._validation
+
+        def spy(*args, **kwargs):
+            seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+            return validation(*args, **kwargs)
+
+        est._validation = spy
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+        return seen
+
+    with _two_threads():
+        with _ParallelRows(4) as par:
+            seen = fit_recording_blas_threads()
+            par.assert_ran_parallel()
+        assert len(seen) == 3 and all(threads == [1] * len(threads) for threads in seen)
+        with threadpool_limits(limits=2, user_api="blas"), threadpool_limits(1, "openmp"):
+            with _ParallelRows(4) as par:
+                seen = fit_recording_blas_threads()
+                assert not any(e.grads_extra for e in par.epochs)
+            assert len(seen) == 3 and all(2 in threads for threads in seen)
+
+
 def test_parallel_min_rows_setting():
     if "cython" not in fastnn_core.available_backends():
         pytest.skip("cython backend not available")
