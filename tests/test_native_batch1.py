@@ -20,6 +20,7 @@ import pytest
 import fastnn_core
 from fastnn import MLPClassifier
 from fastnn._mlp import DivergenceWarning
+from test_native_loop import _assert_same
 
 pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
                                 reason="cython backend not available")
@@ -62,16 +63,6 @@ def _fit(X, y, epochs, loop, **params):
         warnings.simplefilter("ignore")
         est.fit(X, y)
     return est
-
-
-def _assert_same(a, b, rtol):
-    assert a.n_iter_ == b.n_iter_
-    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert pa.dtype == pb.dtype
-        scale = max(float(np.max(np.abs(pb))), 1e-3)
-        err = float(np.max(np.abs(pa.astype(np.float64) - pb))) / scale
-        assert err <= rtol, f"max relative difference {err:.3e} > {rtol:.0e}"
-    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=max(rtol, 1e-12))
 
 
 @pytest.mark.parametrize("dt", [np.float64, np.float32], ids=["f64", "f32"])

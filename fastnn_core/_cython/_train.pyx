@@ -503,6 +503,30 @@ cdef void _update_thread(floating *dtype_tag, Layout *net, Layout *TL, int npart
     part[tid * PAD] = l2s
 
 
+cdef inline double _l2_term(floating *dtype_tag, Layout *net, double alpha, int have_next,
+                           double l2_next) noexcept nogil:
+    """``0.5 alpha sum_l ||W_l||^2`` of the weights before this batch's update, in double: the
+    previous batch's fused update already summed them when ``have_next``."""
+    cdef double l2sum = 0.0
+    cdef int l
+    if alpha == 0.0:
+        return 0.0
+    if have_next:
+        l2sum = l2_next
+    else:
+        for l in range(net.L):
+            if floating is float:
+                l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+            else:
+                l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+    return 0.5 * alpha * l2sum
+
+
+cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
+    """Adam's bias-corrected rate at step ``t`` (C ``pow``, as Python's ``**``)."""
+    return h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+
+
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
                 floating *sw, intp *order, intp n, intp bs, floating *xbuf, void *tbuf,
                 floating *swbuf, int hidden_act, int loss_kind, int opt_kind, double *h,
@@ -521,7 +545,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef floating *a_prev
     cdef floating *Dl
     cdef void *tb
-    cdef double S, scale, total, reg, acc = 0.0, l2, lr = h[0], l2sum
+    cdef double S, scale, total, acc = 0.0, l2, lr = h[0]
     cdef long long t = t_io[0]
     cdef int status = 0, have_next = 0
     cdef bint chunked
@@ -577,26 +601,14 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             total = 0.0
             for t_ in range(nth_out[0]):
                 total = total + part[t_ * PAD]
-            reg = 0.0
-            if alpha != 0.0:
-                if have_next:
-                    l2sum = l2_next
-                else:
-                    l2sum = 0.0
-                    for l in range(L):
-                        if floating is float:
-                            l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-                        else:
-                            l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
-                reg = 0.5 * alpha * l2sum
-            acc += total * scale * S + reg
+            acc += total * scale * S + _l2_term(X, net, alpha, have_next, l2_next)
             if not isfinite(acc):
                 status = 1
                 break
             l2 = alpha / S
             if opt_kind == 1:
                 t += 1
-                lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+                lr = _adam_rate(h, t)
             with parallel(num_threads=nuse):
                 tid = threadid()
                 nth = fnn_par_num_threads()
@@ -648,19 +660,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             _forward(net, xin, m, hidden_act, nt)
             total = _loss_rows(loss_kind, <floating *>net.A[L - 1], tb, swb,
                                <floating *>net.D[L - 1], m, net.units[L], scale, nt)
-        reg = 0.0
-        if alpha != 0.0:
-            if have_next:  # the previous batch's fused update summed the new weights
-                l2sum = l2_next
-            else:
-                l2sum = 0.0
-                for l in range(L):
-                    if floating is float:
-                        l2sum += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-                    else:
-                        l2sum += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
-            reg = 0.5 * alpha * l2sum
-        acc += total * scale * S + reg
+        acc += total * scale * S + _l2_term(X, net, alpha, have_next, l2_next)
         if not isfinite(acc):
             status = 1
             break
@@ -668,7 +668,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
         l2 = alpha / S
         if opt_kind == 1:
             t += 1
-            lr = h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+            lr = _adam_rate(h, t)
         l2_next = 0.0
 
         # ---- backward
