@@ -121,12 +121,13 @@ static FNN_UNUSED int fnn_set_isa(int level)
 static FNN_UNUSED const char *fnn_simd_info(void)
 {
 #if FNN_HAVE_CLONES
+    /* the row kernels are per-ISA copies chosen at run time; the rest are target_clones */
     static const char *running[] = {
-        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "run-time ISA selection {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
         "running default",
-        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "run-time ISA selection {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
         "running x86-64-v3",
-        "gcc target_clones {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
+        "run-time ISA selection {x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA), default (SSE2)}; "
         "running x86-64-v4",
     };
     return running[fnn_isa_supported()];
