@@ -132,11 +132,10 @@ def test_batches_larger_than_a_chunk_match_reference(backend, dtype, target, par
         _assert_same(a, b, RTOL[dtype])
 
 
-@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("batch_size", [1, 13, "full"], ids=["bs1", "ragged", "full"])
-@pytest.mark.parametrize("weights", ["sample_weight", "class_weight", "zeros"])
-def test_weights_match_reference(backend, dtype, batch_size, weights):
+def _weighted_case(dtype, weights):
+    """``X, y, sample_weight, params`` of the weights parity tests: random sample weights,
+    class weights, or sample weights with every third row at zero (at batch size 1 whole
+    zero-weight batches are skipped)."""
     X, y = _data("multiclass", n=40, dtype=dtype, seed=2)
     rng = np.random.RandomState(3)
     sw, params = None, {}
@@ -144,9 +143,26 @@ def test_weights_match_reference(backend, dtype, batch_size, weights):
         sw = rng.uniform(0.1, 3.0, size=X.shape[0])
     elif weights == "class_weight":
         params["class_weight"] = {0: 0.5, 1: 2.0, 2: 1.5}
-    else:  # some zero weights: whole zero-weight batches at batch size 1 are skipped
+    else:
         sw = rng.uniform(0.5, 2.0, size=X.shape[0])
         sw[::3] = 0.0
+    return X, y, sw, params
+
+
+def _assert_restored_alike(a, b):
+    """Two diverged fits stopped at the same epoch and restored the same finite snapshot."""
+    assert a.n_iter_ == b.n_iter_
+    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.isfinite(pa).all()
+        np.testing.assert_array_equal(pa, pb)
+
+
+@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("batch_size", [1, 13, "full"], ids=["bs1", "ragged", "full"])
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight", "zeros"])
+def test_weights_match_reference(backend, dtype, batch_size, weights):
+    X, y, sw, params = _weighted_case(dtype, weights)
     for epochs in (1, 5):
         a, b = _fit_pair(X, y, epochs, sample_weight=sw, hidden_layer_sizes=(6,),
                          solver="sgd", batch_size=batch_size, backend=backend,
@@ -203,11 +219,7 @@ def test_divergence_restores_snapshot_like_reference(backend, batch_size):
         with pytest.warns(DivergenceWarning):
             est.fit(X, y)
         ests.append(est)
-    a, b = ests
-    assert a.n_iter_ == b.n_iter_
-    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert np.isfinite(pa).all()
-        np.testing.assert_array_equal(pa, pb)
+    _assert_restored_alike(*ests)
 
 
 @pytest.mark.parametrize("backend", NATIVE_BACKENDS)
@@ -498,16 +510,8 @@ def test_parallel_batches_match_reference(dtype, solver, batch_size):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("weights", ["sample_weight", "class_weight", "zeros"])
 def test_parallel_batches_weights_match_reference(dtype, weights):
-    X, y = _data("multiclass", n=40, dtype=dtype, seed=2)
-    rng = np.random.RandomState(3)
-    sw, params = None, {}
-    if weights == "sample_weight":
-        sw = rng.uniform(0.1, 3.0, size=X.shape[0])
-    elif weights == "class_weight":
-        params["class_weight"] = {0: 0.5, 1: 2.0, 2: 1.5}
-    else:  # zero weights, and the first batch of the unshuffled epoch all zero (skipped)
-        sw = rng.uniform(0.5, 2.0, size=X.shape[0])
-        sw[::3] = 0.0
+    X, y, sw, params = _weighted_case(dtype, weights)
+    if weights == "zeros":  # and the first batch of the unshuffled epoch all zero (skipped)
         sw[:11] = 0.0
     with _two_threads():
         for shuffle in (True, False):

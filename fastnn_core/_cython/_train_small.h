@@ -269,63 +269,42 @@ static inline int fnn_train_v4(void)
 #include "_train_small_v4.h"
 #undef FNN_V4_F32
 
-#define FNN_TRAIN_DISPATCH(T, S)                                                                \
-    static void fnn_train_vecmat_##S(const T *a, const T *W, const T *b, T *z, ptrdiff_t K,    \
-                                     ptrdiff_t N)                                              \
-    {                                                                                          \
-        if (fnn_train_v4())                                                                    \
-            fnn_train_vecmat_v4_##S(a, W, b, z, K, N);                                         \
-        else                                                                                   \
-            fnn_train_vecmat_portable_##S(a, W, b, z, K, N);                                   \
-    }                                                                                          \
-    static double fnn_train_r1_sgd_##S(T *p, const T *a, const T *d, T *back, T *s0, T *s1,   \
-                                       ptrdiff_t K, ptrdiff_t N, T l2, T lr, T mom)            \
-    {                                                                                          \
-        if (fnn_train_v4())                                                                    \
-            return fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 0);           \
-        return fnn_train_r1_sgd_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);        \
-    }                                                                                          \
-    static double fnn_train_r1_nesterov_##S(T *p, const T *a, const T *d, T *back, T *s0,      \
-                                            T *s1, ptrdiff_t K, ptrdiff_t N, T l2, T lr,       \
-                                            T mom)                                             \
-    {                                                                                          \
-        if (fnn_train_v4())                                                                    \
-            return fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 1);           \
-        return fnn_train_r1_nesterov_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);   \
-    }                                                                                          \
-    static double fnn_train_r1_adam_##S(T *p, const T *a, const T *d, T *back, T *m, T *v,     \
-                                        ptrdiff_t K, ptrdiff_t N, T l2, T lr_t, double b1,     \
-                                        double b2, T eps)                                      \
-    {                                                                                          \
-        if (fnn_train_v4())                                                                    \
-            return fnn_train_r1_adam_v4_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps); \
-        return fnn_train_r1_adam_exact_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);  \
-    }
+/* V4 on CPUs that run the AVX-512 copies, else PORTABLE */
+#define FNN_TRAIN_PICK(V4, PORTABLE) (fnn_train_v4() ? (V4) : (PORTABLE))
 #else
+#define FNN_TRAIN_PICK(V4, PORTABLE) (PORTABLE)
+#endif
+
 #define FNN_TRAIN_DISPATCH(T, S)                                                                \
     static void fnn_train_vecmat_##S(const T *a, const T *W, const T *b, T *z, ptrdiff_t K,    \
                                      ptrdiff_t N)                                              \
     {                                                                                          \
-        fnn_train_vecmat_portable_##S(a, W, b, z, K, N);                                       \
+        FNN_TRAIN_PICK(fnn_train_vecmat_v4_##S(a, W, b, z, K, N),                              \
+                       fnn_train_vecmat_portable_##S(a, W, b, z, K, N));                       \
     }                                                                                          \
     static double fnn_train_r1_sgd_##S(T *p, const T *a, const T *d, T *back, T *s0, T *s1,   \
                                        ptrdiff_t K, ptrdiff_t N, T l2, T lr, T mom)            \
     {                                                                                          \
-        return fnn_train_r1_sgd_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);        \
+        return FNN_TRAIN_PICK(                                                                 \
+            fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 0),                  \
+            fnn_train_r1_sgd_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom));          \
     }                                                                                          \
     static double fnn_train_r1_nesterov_##S(T *p, const T *a, const T *d, T *back, T *s0,      \
                                             T *s1, ptrdiff_t K, ptrdiff_t N, T l2, T lr,       \
                                             T mom)                                             \
     {                                                                                          \
-        return fnn_train_r1_nesterov_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom);   \
+        return FNN_TRAIN_PICK(                                                                 \
+            fnn_train_r1_sgd_v4_##S(p, a, d, back, s0, K, N, l2, lr, mom, 1),                  \
+            fnn_train_r1_nesterov_portable_##S(p, a, d, back, s0, s1, K, N, l2, lr, mom));     \
     }                                                                                          \
     static double fnn_train_r1_adam_##S(T *p, const T *a, const T *d, T *back, T *m, T *v,     \
                                         ptrdiff_t K, ptrdiff_t N, T l2, T lr_t, double b1,     \
                                         double b2, T eps)                                      \
     {                                                                                          \
-        return fnn_train_r1_adam_exact_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps);  \
+        return FNN_TRAIN_PICK(                                                                 \
+            fnn_train_r1_adam_v4_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps),        \
+            fnn_train_r1_adam_exact_##S(p, a, d, back, m, v, K, N, l2, lr_t, b1, b2, eps));    \
     }
-#endif
 FNN_TRAIN_DISPATCH(float, f32)
 FNN_TRAIN_DISPATCH(double, f64)
 
