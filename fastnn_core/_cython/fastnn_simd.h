@@ -149,9 +149,10 @@ static FNN_UNUSED const char *fnn_simd_info(void)
  *     x < ln(DBL_MIN) = -708.396 (double); -inf gives exactly 0 (branch-free select);
  *   - NaN in gives NaN out (the polynomial carries it), so a NaN logit reaches the row sum;
  *   - float: degree-6 near-minimax polynomial, max error 1.05 ulp; double: degree-13 Taylor
- *     (Horner), 0.86 ulp (the x86-64-v4 double row ranges use fnn_v4_exp_f64 instead, below:
- *     0.66 ulp).  Those are the FMA builds (x86-64-v3/v4); the default SSE2 build has
- *     no FMA and rounds every Horner step twice: 1.33 ulp (float), 1.14 ulp (double).
+ *     (Horner), 0.86 ulp (the x86-64-v4 row ranges and float short rows use fnn_v4_exp_f32 /
+ *     fnn_v4_exp_f64 instead, below: 0.55 / 0.66 ulp).  Those are the FMA builds
+ *     (x86-64-v3/v4); the default SSE2 build has no FMA and rounds every Horner step twice:
+ *     1.33 ulp (float), 1.14 ulp (double).
  */
 /* Branch-free selects on the bit patterns.  A plain `c ? a : b` whose arms are floating-point
  * expressions is not if-converted under gcc's default -ftrapping-math (it will not execute a
@@ -853,26 +854,51 @@ FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
     return _mm512_maskz_scalef_pd(keep, y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
 }
 
-/* fnn_v4_exp_f32 gives fnn_exp_f32's results (the same operations in the same order; the exact
- * scaling by 2^n is one vscalefps, the cutoff a mask compare instead of a select) */
+/* exp(x) = 2^n 2^(j/16) e^r as in fnn_v4_exp_f64 (k = 16 n + j = round(16 x / ln2),
+ * |r| <= ln2/32), in float: 2^(j/16) = hi (1 + lo), hi rounded to float and lo the rest
+ * relative to it, one register each, indexed by vpermps; e^r (1 + lo) - 1 ~ r P(r) + lo with
+ * P(r) = 1 + c2 r + c3 r^2 fitted by Lawson's algorithm on |r| <= 1.02 ln2/32 (relative error
+ * 1.7e-9 = 0.03 ulp); hi 2^n from integer adds on the bits; result = s + s (r P + lo), one
+ * FMA, zeroed (the same instruction) below the cutoff.  7 multiply-class instructions a vector
+ * against the 10 of fnn_exp_f32's degree-6 polynomial on |r| <= ln2/2 with a vscalefps (the
+ * exp-sum loop: 8.7 cycles a vector instead of 10.4), and 0.55 ulp at most instead of 1.05
+ * (tests/test_kernels_isa.py): the last FMA is the only rounding that counts.  So the AVX-512
+ * float paths no longer give fnn_exp_f32's results bit for bit (they are closer to exp).
+ * Same special cases as fnn_exp_f32: +0 below ln(FLT_MIN) and for -inf, NaN stays NaN (it
+ * reaches the last FMA through r); right for 0 < x <= 88 too (2^n stays normal). */
 FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
 {
+    const __m512 hi = _mm512_setr_ps(
+        1.0f, 1.0442737340927124f, 1.0905077457427979f, 1.1387885808944702f, 1.1892070770263672f,
+        1.2418577671051025f, 1.2968395948410034f, 1.3542555570602417f, 1.4142135381698608f,
+        1.4768261909484863f, 1.5422108173370361f, 1.610490322113037f, 1.6817928552627563f,
+        1.7562521696090698f, 1.8340080976486206f, 1.9152065515518188f);
+    const __m512 lo = _mm512_setr_ps(
+        0.0f, 4.6285471455576044e-08f, -1.199215748926008e-08f, 4.7297824323777604e-08f,
+        3.1934181521364735e-08f, 3.621057231839586e-08f, -3.0990719324108795e-08f,
+        -7.475213337215791e-09f, 1.7114270889351246e-08f, -3.047683350132502e-08f,
+        5.233334210430485e-09f, 6.10759176566944e-09f, -1.4719605090363075e-08f,
+        -5.258795177098818e-09f, -6.128259677495862e-09f, 5.140609271592211e-09f);
+    /* t's low bits hold k (1.5 2^23 magic): k << 19 = (n << 23) + (j << 19), so hi's bits minus
+     * (j << 19), plus k << 19, are those of hi 2^n (constant operands: folded by the compiler) */
+    const __m512i hi_adj = _mm512_sub_epi32(
+        _mm512_castps_si512(hi),
+        _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                          19));
     const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)FNN_LOG2E), magic);
-    const __m512 n = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3841759646311402e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.375782519578934e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16681133210659e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666412353515625e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.999999403953552e-1f));
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)(16.0 * FNN_LOG2E)), magic);
+    const __m512 k = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f / 16), x); /* exact k hi */
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f / 16), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.16666720807552338f), r,
+                               _mm512_set1_ps(0.5000168085098267f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    /* p 2^n with vscalefps: exact like fnn_exp_f32's multiply by the exponent bits, and one
-     * instruction instead of three */
+    const __m512i tb = _mm512_castps_si512(t);
+    const __m512 q = _mm512_fmadd_ps(p, r, _mm512_permutexvar_ps(tb, lo));
+    const __m512 s = _mm512_castsi512_ps(
+        _mm512_add_epi32(_mm512_permutexvar_epi32(tb, hi_adj), _mm512_slli_epi32(tb, 19)));
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_ps(keep, p, n);
+    return _mm512_maskz_fmadd_ps(keep, s, q, s);
 }
 
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64, prefetching the next row */
@@ -915,8 +941,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
 }
 
 /* fnn_expsum_f32 (same contract and summation: pairs of vectors added in float, then in
- * 16 double lanes), prefetching the next row, with fnn_v4_exp_f32, whose vscalefps and mask
- * compare replace the generic exp's exponent-bit arithmetic and select */
+ * 16 double lanes), prefetching the next row, with fnn_v4_exp_f32 */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrdiff_t C, float m,
                                                   float *tail)
 {
