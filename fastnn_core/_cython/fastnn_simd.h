@@ -804,21 +804,24 @@ FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqr
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
 
 /* ---- AVX-512 exps and exp-sum passes (the x86-64-v4 row ranges and short rows) ----------
- * exp(x) = 2^(k/16) e^r, k = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo), |r| <= ln2/32:
- * 2^(j/16) for j = k mod 16 comes from a 16-entry table held in two registers per part and
- * indexed by a permute (vpermt2pd; a gather is slow on Zen 4), as hi + lo so that the table
- * adds no rounding; q = e^r - 1 is r (1 + r P(r)), P of degree 4 fitted by Lawson's algorithm
- * on |r| <= 1.01 ln2/32 to the absolute error of q: 1.3e-17 with the coefficients rounded to double
- * (the degree-7 Taylor polynomial, one FMA more, gave 0.56 ulp);
- * result = (hi + (hi q + lo)) 2^floor(k/16) (vscalefpd).  That is 12 multiply-class
- * instructions a vector against the 17 of the degree-13 fnn_exp_f64, and 0.66 ulp at most
- * (tests/test_kernels_isa.py).
- * Same special cases as fnn_exp_f64: +0 below ln(DBL_MIN) and for -inf, NaN stays NaN. */
+ * exp(x) = 2^(k/16) e^r, k = 16 n + j = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo),
+ * |r| <= ln2/32: 2^(j/16) = hi (1 + lo) comes from a 16-entry table held in two registers per
+ * part and indexed by a permute (vpermt2pd; a gather is slow on Zen 4), hi rounded to double and
+ * lo the rest relative to it, so that the table adds no rounding; e^r (1 + lo) - 1 ~ r (1 + r P(r))
+ * + lo, P of degree 4 fitted by Lawson's algorithm on |r| <= 1.01 ln2/32 to the absolute error
+ * of e^r - 1: 1.3e-17 with the coefficients rounded to double (the degree-7 Taylor polynomial,
+ * one FMA more, gave 0.56 ulp); hi 2^n from integer adds on the bits (t's low bits hold k, so
+ * k << 48 = (n << 52) + (j << 48) and the table holds hi's bits minus j << 48); result =
+ * s + s (r (1 + r P) + lo) with s = hi 2^n, one FMA that also zeroes below the cutoff.  That is
+ * 10 multiply-class instructions a vector (12 with the former hi + (hi q + lo) and vscalefpd
+ * by k/16; 17 in the degree-13 fnn_exp_f64), and 0.6x ulp at most (tests/test_kernels_isa.py).
+ * Same special cases as fnn_exp_f64: +0 below ln(DBL_MIN) and for -inf, NaN stays NaN; right
+ * for 0 < x <= 709 too (2^n stays normal). */
 #if FNN_HAVE_CLONES
 #include <immintrin.h>
 FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
 {
-    /* 2^(j/16) = hi + lo, j = 0 .. 15 (hi rounded to nearest, lo the rest) */
+    /* 2^(j/16) = hi (1 + lo), j = 0 .. 15 (hi rounded to nearest, lo the rest relative to it) */
     const __m512d h0 = _mm512_setr_pd(1.0, 1.0442737824274138, 1.0905077326652577,
                                       1.1387886347566916, 1.189207115002721, 1.241857812073484,
                                       1.2968395546510096, 1.3542555469368927);
@@ -826,14 +829,19 @@ FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
                                       1.5422108254079407, 1.6104903319492543,
                                       1.681792830507429, 1.7562521603732995,
                                       1.8340080864093424, 1.9152065613971474);
-    const __m512d l0 = _mm512_setr_pd(0.0, 8.551889705537965e-17, -3.046782079812471e-17,
-                                      8.912812676025408e-17, 3.982015231465646e-17,
-                                      4.658027591836937e-17, 2.5382502794888315e-17,
-                                      7.70094837980299e-17);
-    const __m512d l1 = _mm512_setr_pd(-9.667293313452913e-17, -3.483994556892796e-17,
-                                      7.949834809697621e-17, 2.4707192569797888e-17,
-                                      8.199010020581497e-17, 2.960140695448873e-17,
-                                      3.283107224245627e-17, -1.0619946056195963e-16);
+    const __m512d l0 = _mm512_setr_pd(0.0, 8.189317638195515e-17, -2.7939114859515733e-17,
+                                      7.826573258636076e-17, 3.3484623336251524e-17,
+                                      3.750854201303127e-17, 1.9572585293112036e-17,
+                                      5.68648095791174e-17);
+    const __m512d l1 = _mm512_setr_pd(-6.835808657661922e-17, -2.3591094770850053e-17,
+                                      5.1548301170786783e-17, 1.5341410053603723e-17,
+                                      4.875160526227062e-17, 1.685487290628973e-17,
+                                      1.790126907604513e-17, -5.545065618639427e-17);
+    /* hi's bits minus j << 48 (constant operands: folded by the compiler) */
+    const __m512i j0 = _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 48);
+    const __m512i a0 = _mm512_sub_epi64(_mm512_castpd_si512(h0), j0);
+    const __m512i a1 = _mm512_sub_epi64(_mm512_castpd_si512(h1),
+                                        _mm512_add_epi64(j0, _mm512_set1_epi64(8LL << 48)));
     const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 0x1.8p52 */
     const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(16.0 * FNN_LOG2E), magic);
     const __m512d k = _mm512_sub_pd(t, magic);
@@ -845,13 +853,13 @@ FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.16666666664326518));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5000000000000006));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
-    const __m512d q = _mm512_mul_pd(p, r); /* e^r - 1 */
-    /* the low 4 bits of t's integer are j; vpermt2pd reads exactly those */
-    const __m512i j = _mm512_castpd_si512(t);
-    const __m512d hi = _mm512_permutex2var_pd(h0, j, h1);
-    const __m512d y = _mm512_add_pd(hi, _mm512_fmadd_pd(hi, q, _mm512_permutex2var_pd(l0, j, l1)));
+    /* vpermt2pd / vpermt2q read the low 4 bits of t's integer: j */
+    const __m512i tb = _mm512_castpd_si512(t);
+    const __m512d q = _mm512_fmadd_pd(p, r, _mm512_permutex2var_pd(l0, tb, l1));
+    const __m512d s = _mm512_castsi512_pd(
+        _mm512_add_epi64(_mm512_permutex2var_epi64(a0, tb, a1), _mm512_slli_epi64(tb, 48)));
     const __mmask8 keep = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.39641853226408), _CMP_NLT_UQ);
-    return _mm512_maskz_scalef_pd(keep, y, _mm512_mul_pd(k, _mm512_set1_pd(1.0 / 16)));
+    return _mm512_maskz_fmadd_pd(keep, s, q, s);
 }
 
 /* exp(x) = 2^n 2^(j/16) e^r as in fnn_v4_exp_f64 (k = 16 n + j = round(16 x / ln2),
