@@ -37,7 +37,7 @@ from cython.parallel cimport parallel, prange, threadid
 
 from fastnn_core._cython.fastnn_simd cimport *
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -49,6 +49,13 @@ cdef extern from "_train_par.h" nogil:
     int fnn_par_num_threads()
     void fnn_train_addto_f32(float *dst, const float *src, intp n)
     void fnn_train_addto_f64(double *dst, const double *src, intp n)
+
+cdef extern from "_train_b1par.h" nogil:
+    void fnn_b1par_barrier()
+    void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
+                           intp j0, intp j1)
+    void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
+                           const double *b, intp j0, intp j1)
 
 cdef extern from "_train_small.h" nogil:
     void fnn_train_vecmat_f32(const float *a, const float *W, const float *b, float *z,
@@ -131,6 +138,33 @@ def set_parallel_min_rows(Py_ssize_t rows):
     if rows < 2:
         raise ValueError("the data-parallel threshold must be at least 2 rows")
     _par_min_rows = rows
+    return old
+
+
+#: Batch size 1 runs each sample on 2 OpenMP threads (each thread the same half of the rows
+#: of every weight matrix, see _b1par_thread) when the network has at least this many
+#: parameters and the loop has 2 or more threads. Settable for tests (set_parallel_min_params).
+cdef intp _b1par_min_params = 20000
+#: threads of a batch-1 epoch: measured on 2 cores only; a sample is a few to some tens of
+#: microseconds of work, so more threads would mostly add barrier time
+cdef enum:
+    B1PAR_THREADS = 2
+
+
+def parallel_min_params():
+    """Batch size 1 runs two threads per sample for networks of this many parameters or more
+    (2+ OpenMP threads)."""
+    return _b1par_min_params
+
+
+def set_parallel_min_params(Py_ssize_t params):
+    """Set the batch-1 two-thread threshold (tests use a small one on tiny networks); returns
+    the previous value."""
+    global _b1par_min_params
+    cdef intp old = _b1par_min_params
+    if params < 0:
+        raise ValueError("the batch-1 parallel threshold must be at least 0 parameters")
+    _b1par_min_params = params
     return old
 
 
@@ -522,9 +556,202 @@ cdef inline double _l2_term(floating *dtype_tag, Layout *net, double alpha, int 
     return 0.5 * alpha * l2sum
 
 
+cdef inline intp _params(Layout *net) noexcept nogil:
+    """Parameters of the network (weights and biases)."""
+    cdef intp total = 0
+    cdef int i
+    for i in range(2 * net.L):
+        total += net.size[i]
+    return total
+
+
 cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
     """Adam's bias-corrected rate at step ``t`` (C ``pow``, as Python's ``**``)."""
     return h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+
+
+cdef inline void _b1par_sum(floating *z, floating *part, intp stride, int nparts, floating *b,
+                            intp j0, intp j1) noexcept nogil:
+    if floating is float:
+        fnn_b1par_sum_f32(z, part, stride, nparts, b, j0, j1)
+    else:
+        fnn_b1par_sum_f64(z, part, stride, nparts, b, j0, j1)
+
+
+cdef inline floating *_at(floating *dtype_tag, void *p, intp i) noexcept nogil:
+    """``p + i`` as a ``floating *``, NULL when ``p`` is (an optimizer state may be).
+    (``dtype_tag`` only picks the dtype.)"""
+    return NULL if p == NULL else <floating *>p + i
+
+
+cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz,
+                        floating *sw, intp *order, intp n, int hidden_act, int loss_kind,
+                        int opt_kind, double *h, double alpha, double l2_first,
+                        floating *buf, intp pstride, intp *off, floating *zeros, double *part,
+                        long long *t_io, double *acc_out, int *status_out, int tid,
+                        int nth) noexcept nogil:
+    """Batch size 1, thread ``tid`` of ``nth`` (every thread runs every sample): rows
+    ``[K tid / nth, K (tid + 1) / nth)`` of every weight matrix (K = units[l]) are this
+    thread's, for the forward product and the update, and so are the same units of each
+    hidden layer's activations, deltas and bias.
+
+    Per sample: forward, each layer's partial product over this thread's rows into its part
+    of ``buf`` (offsets ``off``, ``pstride`` elements per thread), a barrier, then the sum of
+    the partials (thread order) + bias + activation for this thread's units of the next layer
+    (the output layer: every unit, into this thread's own ``z``); the loss row and the output
+    delta, computed by every thread alike (so every thread sees the same loss and stops at the
+    same sample); backward, the fused rank-1 update of this thread's rows of each layer, which
+    writes its units of the delta below, and a barrier before the next layer reads the whole
+    delta. The output bias is thread 0's, updated after the first backward barrier (until
+    then the other threads may still read it). The sums of squares of the new weights go to
+    ``part[tid * PAD]`` at the end of the sample and are added in thread order by every thread
+    for the next sample's L2 term. Needs ``L >= 2``: the hazards between samples are covered
+    by the barriers of the layers in between."""
+    cdef int L = net.L, l, u
+    cdef intp C = net.units[L], s, idx, K, N, k0, k1, j0, j1
+    cdef floating *mine = buf + tid * pstride
+    cdef floating *outz = mine + off[L]
+    cdef floating *outd = mine + off[L + 1]
+    cdef floating *xin
+    cdef floating *a_prev
+    cdef floating *Dl
+    cdef floating *swb
+    cdef void *tb
+    cdef double acc = 0.0, S, scale, total, l2, l2sum, l2loc, lr = h[0]
+    cdef long long t = t_io[0]
+    cdef int status = 0, have_next = 0
+    for s in range(n):
+        idx = s if order == NULL else order[s]
+        xin = X + idx * d
+        tb = <char *>target + idx * tsz
+        swb = NULL if sw == NULL else sw + idx
+        S = 1.0 if swb == NULL else <double>swb[0]
+        if S <= 0.0:  # a zero-weight sample carries no gradient
+            continue
+        scale = 1.0 / S
+
+        # ---- forward
+        a_prev = xin
+        for l in range(L):
+            K = net.units[l]
+            N = net.units[l + 1]
+            k0 = K * tid // nth
+            k1 = K * (tid + 1) // nth
+            if floating is float:
+                fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros,
+                                     mine + off[l], k1 - k0, N)
+            else:
+                fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
+                                     mine + off[l], k1 - k0, N)
+            fnn_b1par_barrier()
+            if l < L - 1:
+                j0 = N * tid // nth
+                j1 = N * (tid + 1) // nth
+                a_prev = <floating *>net.A[l]
+                _b1par_sum(a_prev, buf + off[l], pstride, nth, <floating *>net.P[L + l], j0,
+                           j1)
+                _act(hidden_act, a_prev + j0, j1 - j0, 1)
+            else:
+                _b1par_sum(outz, buf + off[l], pstride, nth, <floating *>net.P[L + l], 0, N)
+        total = _loss_rows(loss_kind, outz, tb, swb, outd, 1, C, scale, 1)
+        if alpha == 0.0:
+            l2sum = 0.0
+        elif have_next:
+            l2sum = 0.0
+            for u in range(nth):
+                l2sum = l2sum + part[u * PAD]
+        else:
+            l2sum = l2_first
+        acc += total * scale * S + 0.5 * alpha * l2sum
+        if not isfinite(acc):
+            status = 1
+            break
+        l2 = alpha / S
+        if opt_kind == 1:
+            t += 1
+            lr = _adam_rate(h, t)
+
+        # ---- backward: the fused updates of this thread's rows
+        l2loc = 0.0
+        for l in range(L - 1, -1, -1):
+            K = net.units[l]
+            N = net.units[l + 1]
+            k0 = K * tid // nth
+            k1 = K * (tid + 1) // nth
+            if l == L - 2 and tid == 0:
+                _rank1(opt_kind, <floating *>net.P[2 * L - 1], NULL, outd, NULL,
+                       _at(outd, net.S0[2 * L - 1], 0), _at(outd, net.S1[2 * L - 1], 0), 1, C,
+                       h, lr, 0.0)
+            Dl = outd if l == L - 1 else <floating *>net.D[l]
+            a_prev = xin if l == 0 else <floating *>net.A[l - 1]
+            l2loc += _rank1(opt_kind, <floating *>net.P[l] + k0 * N, a_prev + k0, Dl,
+                            <floating *>net.D[l - 1] + k0 if l > 0 else NULL,
+                            _at(outd, net.S0[l], k0 * N), _at(outd, net.S1[l], k0 * N), k1 - k0,
+                            N, h, lr, l2)
+            if l < L - 1:
+                j0 = N * tid // nth
+                j1 = N * (tid + 1) // nth
+                _rank1(opt_kind, <floating *>net.P[L + l] + j0, NULL, Dl + j0, NULL,
+                       _at(outd, net.S0[L + l], j0), _at(outd, net.S1[L + l], j0), 1, j1 - j0,
+                       h, lr, 0.0)
+            if l > 0:
+                _act_grad(hidden_act, a_prev + k0, <floating *>net.D[l - 1] + k0, k1 - k0, 1)
+                fnn_b1par_barrier()
+        part[tid * PAD] = l2loc
+        have_next = 1
+    if tid == 0:
+        t_io[0] = t
+        acc_out[0] = acc
+        status_out[0] = status
+
+
+cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, floating *sw,
+                      intp *order, intp n, int hidden_act, int loss_kind, int opt_kind,
+                      double *h, double alpha, long long *t_io, double *acc_out,
+                      int nt) noexcept nogil:
+    """A batch-size-1 epoch on ``min(nt, B1PAR_THREADS)`` threads (``_b1par_thread``); the
+    same return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be
+    allocated."""
+    cdef int L = net.L, l, nuse = nt if nt < B1PAR_THREADS else B1PAR_THREADS, tid, nth
+    cdef intp pstride, wmax = 0
+    cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
+    cdef floating *buf = NULL
+    cdef floating *zeros = NULL
+    cdef double *part = <double *>malloc(nuse * PAD * sizeof(double))
+    cdef double l2_first = 0.0
+    cdef int status = -1
+    if off != NULL and part != NULL:
+        # per thread: the partial product of each layer, then the output row z and its delta,
+        # each rounded up to 16 elements, then 16 more: no two threads write one cache line
+        off[0] = 0
+        for l in range(L + 2):
+            wmax = net.units[l + 1] if l < L else net.units[L]
+            off[l + 1] = off[l] + (wmax + 15) // 16 * 16
+        pstride = off[L + 2] + 16
+        wmax = 0
+        for l in range(1, L + 1):
+            if net.units[l] > wmax:
+                wmax = net.units[l]
+        buf = <floating *>malloc(nuse * pstride * sizeof(floating))
+        zeros = <floating *>calloc(wmax, sizeof(floating))
+    if buf != NULL and zeros != NULL:
+        if alpha != 0.0:
+            for l in range(L):
+                if floating is float:
+                    l2_first += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+                else:
+                    l2_first += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+        with parallel(num_threads=nuse):
+            tid = threadid()
+            nth = fnn_par_num_threads()
+            _b1par_thread(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
+                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, t_io,
+                          acc_out, &status, tid, nth)
+    free(off)
+    free(part)
+    free(buf)
+    free(zeros)
+    return status
 
 
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
@@ -551,6 +778,12 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef bint chunked
     cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
+    if (bs == 1 and nt >= 2 and L >= 2 and n >= 2
+            and _params(net) >= _b1par_min_params):
+        status = _b1par_epoch(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
+                              opt_kind, h, alpha, t_io, acc_out, nt)
+        if status >= 0:
+            return status
     if nb == 1:
         # one batch of every row (full batch): the order only permutes the terms of the sums,
         # so use the rows in place instead of gathering a shuffled copy of X
