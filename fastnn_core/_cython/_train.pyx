@@ -51,7 +51,10 @@ cdef extern from "_train_par.h" nogil:
     void fnn_train_addto_f64(double *dst, const double *src, intp n)
 
 cdef extern from "_train_b1par.h" nogil:
-    void fnn_b1par_barrier()
+    ctypedef struct fnn_b1par_bar:
+        int n
+    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+    void fnn_b1par_wait(fnn_b1par_bar *b)
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
                            intp j0, intp j1)
     void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
@@ -149,6 +152,15 @@ cdef intp _b1par_min_params = 20000
 #: microseconds of work, so more threads would mostly add barrier time
 cdef enum:
     B1PAR_THREADS = 2
+
+
+#: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
+cdef long long _b1par_epochs = 0
+
+
+def b1par_epochs():
+    """How many batch-size-1 epochs this process ran on two threads per sample."""
+    return _b1par_epochs
 
 
 def parallel_min_params():
@@ -588,8 +600,8 @@ cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz
                         floating *sw, intp *order, intp n, int hidden_act, int loss_kind,
                         int opt_kind, double *h, double alpha, double l2_first,
                         floating *buf, intp pstride, intp *off, floating *zeros, double *part,
-                        long long *t_io, double *acc_out, int *status_out, int tid,
-                        int nth) noexcept nogil:
+                        fnn_b1par_bar *bar, long long *t_io, double *acc_out, int *status_out,
+                        int tid, int nth) noexcept nogil:
     """Batch size 1, thread ``tid`` of ``nth`` (every thread runs every sample): rows
     ``[K tid / nth, K (tid + 1) / nth)`` of every weight matrix (K = units[l]) are this
     thread's, for the forward product and the update, and so are the same units of each
@@ -643,7 +655,7 @@ cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz
             else:
                 fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
                                      mine + off[l], k1 - k0, N)
-            fnn_b1par_barrier()
+            fnn_b1par_wait(bar)
             if l < L - 1:
                 j0 = N * tid // nth
                 j1 = N * (tid + 1) // nth
@@ -696,7 +708,7 @@ cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz
                        h, lr, 0.0)
             if l > 0:
                 _act_grad(hidden_act, a_prev + k0, <floating *>net.D[l - 1] + k0, k1 - k0, 1)
-                fnn_b1par_barrier()
+                fnn_b1par_wait(bar)
         part[tid * PAD] = l2loc
         have_next = 1
     if tid == 0:
@@ -712,6 +724,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     """A batch-size-1 epoch on ``min(nt, B1PAR_THREADS)`` threads (``_b1par_thread``); the
     same return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be
     allocated."""
+    global _b1par_epochs
     cdef int L = net.L, l, nuse = nt if nt < B1PAR_THREADS else B1PAR_THREADS, tid, nth
     cdef intp pstride, wmax = 0
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
@@ -720,6 +733,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     cdef double *part = <double *>malloc(nuse * PAD * sizeof(double))
     cdef double l2_first = 0.0
     cdef int status = -1
+    cdef fnn_b1par_bar bar
     if off != NULL and part != NULL:
         # per thread: the partial product of each layer, then the output row z and its delta,
         # each rounded up to 16 elements, then 16 more: no two threads write one cache line
@@ -735,6 +749,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
         buf = <floating *>malloc(nuse * pstride * sizeof(floating))
         zeros = <floating *>calloc(wmax, sizeof(floating))
     if buf != NULL and zeros != NULL:
+        _b1par_epochs += 1
         if alpha != 0.0:
             for l in range(L):
                 if floating is float:
@@ -744,9 +759,10 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
         with parallel(num_threads=nuse):
             tid = threadid()
             nth = fnn_par_num_threads()
+            fnn_b1par_start(&bar, tid, nth)
             _b1par_thread(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
-                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, t_io,
-                          acc_out, &status, tid, nth)
+                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
+                          t_io, acc_out, &status, tid, nth)
     free(off)
     free(part)
     free(buf)

@@ -1,6 +1,6 @@
 /*
  * _train_b1par.h -- helpers of the two-thread batch-size-1 epoch of the native training loop
- * (_train.pyx, _b1par_thread): a barrier of the enclosing OpenMP team and the sum of the
+ * (_train.pyx, _b1par_thread): the barrier of its team of threads and the sum of the
  * per-thread partial vector-matrix products.
  */
 #ifndef FASTNN_TRAIN_B1PAR_H
@@ -8,13 +8,81 @@
 
 #include "fastnn_simd.h"
 
-/* A barrier of the innermost enclosing parallel region (an orphaned `omp barrier`: libgomp
- * spins for a while, then sleeps on a futex, so a descheduled peer costs time, never a hang).
- * A no-op outside a region and without OpenMP. */
-static inline void fnn_b1par_barrier(void)
+/* ---- the barrier of the team of a batch-1 epoch.
+ * libgomp's `omp barrier` spins GOMP_SPINCOUNT (300000) rounds, milliseconds, before it
+ * sleeps: when another process holds one of the two cores, the waiting thread spins while its
+ * peer waits for that very core, and a 5-us step took 200-600 us (measured on 2 cores with 3
+ * other busy processes).  So on Linux this barrier spins at most FNN_B1PAR_SPIN rounds (a few
+ * microseconds, longer than the usual wait for a running peer), then sleeps on a futex; the
+ * last thread to arrive wakes the sleepers.  Elsewhere it is `omp barrier`. */
+#if FASTNN_OPENMP && defined(_OPENMP) && defined(__linux__)
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define FNN_B1PAR_FUTEX 1
+#else
+#define FNN_B1PAR_FUTEX 0
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define FNN_CPU_RELAX() __builtin_ia32_pause()
+#else
+#define FNN_CPU_RELAX() ((void)0)
+#endif
+#define FNN_B1PAR_SPIN 2000
+
+/* arrivals of the current round, the round number (the futex word), threads asleep, team size;
+ * one cache line (on the stack of the calling thread, which honours the alignment) */
+typedef struct {
+    int count, gen, sleepers, n;
+} __attribute__((aligned(64))) fnn_b1par_bar;
+
+/* Every thread of the team, once, before the first fnn_b1par_wait: thread 0 sets up the
+ * barrier for the team of nth threads. */
+static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
 {
+    if (tid == 0) {
+        b->count = 0;
+        b->gen = 0;
+        b->sleepers = 0;
+        b->n = nth;
+    }
 #if FASTNN_OPENMP && defined(_OPENMP)
 #pragma omp barrier
+#endif
+}
+
+/* Wait until the nth threads of the team have all called it (this round). Every thread's
+ * writes before the call are visible to every thread after it. */
+static inline void fnn_b1par_wait(fnn_b1par_bar *b)
+{
+#if FNN_B1PAR_FUTEX
+    const int gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+        /* the last to arrive: reset the count (no thread arrives again before it sees the
+         * new round), open the round, wake whoever went to sleep (seq_cst with the
+         * sleepers' increment: either they see the new round or this sees them) */
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->gen, gen + 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST))
+            syscall(SYS_futex, &b->gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        return;
+    }
+    for (int i = 0; i < FNN_B1PAR_SPIN; i++) {
+        if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen)
+            return;
+        FNN_CPU_RELAX();
+    }
+    __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+    /* the kernel sleeps only while gen is still the old round */
+    while (__atomic_load_n(&b->gen, __ATOMIC_SEQ_CST) == gen)
+        syscall(SYS_futex, &b->gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+    __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+#else
+    (void)b;
+#if FASTNN_OPENMP && defined(_OPENMP)
+#pragma omp barrier
+#endif
 #endif
 }
 
