@@ -4,7 +4,7 @@
 Each thread owns the rows ``[K t / 2, K (t + 1) / 2)`` of every weight matrix: the partial
 forward products are summed in thread order, so results differ from the one-thread loop by
 rounding only (parity contract: float64 within 1e-10 relative, float32 within 1e-4, after 1
-and 5 epochs). The threshold ``set_parallel_min_params(0)`` sends these tiny networks down the
+and 5 epochs); the same two parts run on one thread give the same bits. The threshold ``set_parallel_min_params(0)`` sends these tiny networks down the
 two-thread path; ``b1par_epochs()`` counts the epochs that took it.
 """
 
@@ -131,6 +131,33 @@ def test_deterministic_run_to_run(dtype, opt):
     assert a.loss_curve_ == b.loss_curve_
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_one_thread_or_two_per_block_give_the_same_bits(dtype):
+    """The epoch runs by blocks of 256 samples, each on two threads or on one (by the clock,
+    set_b1par_mode 0): the two parts of the network run the same operations either way."""
+    from fastnn_core._cython import _train
+
+    X, y = _data("multilabel", n=700, d=9, seed=9, dtype=dtype)
+    sw = np.random.RandomState(9).uniform(0.0, 2.0, size=X.shape[0])
+    sw[::5] = 0.0
+    fits = []
+    with _b1par() as ran:
+        for mode in (1, 2, 0):
+            old = _train.set_b1par_mode(mode)
+            try:
+                fits.append(_fit(X, y, 2, "native", sw, hidden_layer_sizes=(23, 9),
+                                 solver="adam"))
+            finally:
+                _train.set_b1par_mode(old)
+    assert ran[0] == 6
+    for est in fits[1:]:
+        for pa, pb in zip(fits[0].coefs_ + fits[0].intercepts_, est.coefs_ + est.intercepts_):
+            np.testing.assert_array_equal(pa, pb)
+        assert est.loss_curve_ == fits[0].loss_curve_
+    ref = _fit(X, y, 2, "python", sw, hidden_layer_sizes=(23, 9), solver="adam")
+    _assert_same(fits[0], ref, RTOL[dtype])
+
+
 def test_three_threads_use_two_and_match_reference():
     X, y = _data("multiclass", n=40, d=5, seed=6)
     with _b1par(threads=3) as ran:
@@ -203,10 +230,13 @@ def test_partial_fit_and_warm_start_continue_like_reference(dtype):
         _assert_same(a, b, RTOL[dtype])
 
 
-def test_parallel_min_params_setting():
+def test_parallel_min_params_and_mode_settings():
     from fastnn_core._cython import _train
 
     old = _train.parallel_min_params()
     with pytest.raises(ValueError):
         _train.set_parallel_min_params(-1)
     assert _train.set_parallel_min_params(old) == old
+    with pytest.raises(ValueError):
+        _train.set_b1par_mode(3)
+    assert _train.set_b1par_mode(0) == 0

@@ -55,6 +55,7 @@ cdef extern from "_train_b1par.h" nogil:
         int n
     void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
     void fnn_b1par_wait(fnn_b1par_bar *b)
+    double fnn_b1par_now()
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
                            intp j0, intp j1)
     void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
@@ -145,21 +146,39 @@ def set_parallel_min_rows(Py_ssize_t rows):
 
 
 #: Batch size 1 runs each sample on 2 OpenMP threads (each thread the same half of the rows
-#: of every weight matrix, see _b1par_thread) when the network has at least this many
+#: of every weight matrix, see _b1par_block) when the network has at least this many
 #: parameters and the loop has 2 or more threads. Settable for tests (set_parallel_min_params).
 cdef intp _b1par_min_params = 20000
-#: threads of a batch-1 epoch: measured on 2 cores only; a sample is a few to some tens of
-#: microseconds of work, so more threads would mostly add barrier time
+#: parts of a network at batch size 1, run by 2 threads or 1 (the same results): measured on
+#: 2 cores only; a sample is a few to some tens of microseconds of work, more threads would
+#: mostly add barrier time
+#: samples per block: each block runs on 2 threads or 1, whichever ran its last block faster
+#: per sample, the other one again every B1PAR_PROBE blocks
 cdef enum:
-    B1PAR_THREADS = 2
-
-
+    B1PAR_PARTS = 2
+    B1PAR_BLOCK = 256
+    B1PAR_PROBE = 16
+#: 0: blocks on 2 threads or 1 by the clock; 1: always 2 threads; 2: always 1 (tests)
+cdef int _b1par_mode = 0
 #: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
 cdef long long _b1par_epochs = 0
 
 
+def set_b1par_mode(int mode):
+    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by the clock
+    (default); 1 always on 2 threads; 2 always on the calling thread. Returns the previous
+    mode (for tests and benchmarks)."""
+    global _b1par_mode
+    cdef int old = _b1par_mode
+    if mode not in (0, 1, 2):
+        raise ValueError("the batch-1 mode is 0 (by the clock), 1 (2 threads) or 2 (1 thread)")
+    _b1par_mode = mode
+    return old
+
+
 def b1par_epochs():
-    """How many batch-size-1 epochs this process ran on two threads per sample."""
+    """How many batch-size-1 epochs this process ran split in two parts (two threads per
+    sample, or one, see set_b1par_mode)."""
     return _b1par_epochs
 
 
@@ -596,43 +615,54 @@ cdef inline floating *_at(floating *dtype_tag, void *p, intp i) noexcept nogil:
     return NULL if p == NULL else <floating *>p + i
 
 
-cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz,
-                        floating *sw, intp *order, intp n, int hidden_act, int loss_kind,
-                        int opt_kind, double *h, double alpha, double l2_first,
-                        floating *buf, intp pstride, intp *off, floating *zeros, double *part,
-                        fnn_b1par_bar *bar, long long *t_io, double *acc_out, int *status_out,
-                        int tid, int nth) noexcept nogil:
-    """Batch size 1, thread ``tid`` of ``nth`` (every thread runs every sample): rows
-    ``[K tid / nth, K (tid + 1) / nth)`` of every weight matrix (K = units[l]) are this
-    thread's, for the forward product and the update, and so are the same units of each
-    hidden layer's activations, deltas and bias.
+cdef struct B1Run:
+    # the state of a two-part batch-1 epoch carried from one block of samples to the next
+    double acc
+    double lr
+    long long t
+    int status
+    int have_next
 
-    Per sample: forward, each layer's partial product over this thread's rows into its part
-    of ``buf`` (offsets ``off``, ``pstride`` elements per thread), a barrier, then the sum of
-    the partials (thread order) + bias + activation for this thread's units of the next layer
-    (the output layer: every unit, into this thread's own ``z``); the loss row and the output
-    delta, computed by every thread alike (so every thread sees the same loss and stops at the
-    same sample); backward, the fused rank-1 update of this thread's rows of each layer, which
+
+cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
+                       floating *sw, intp *order, intp s0, intp s1, int hidden_act,
+                       int loss_kind, int opt_kind, double *h, double alpha, double l2_first,
+                       floating *buf, intp pstride, intp *off, floating *zeros, double *part,
+                       fnn_b1par_bar *bar, B1Run *run, int tid, int nth) noexcept nogil:
+    """Batch size 1, samples ``[s0, s1)`` of the epoch (positions in ``order``), the network
+    split in ``B1PAR_PARTS`` parts: part ``v`` owns the rows ``[K v / P, K (v + 1) / P)`` of
+    every weight matrix (K = units[l]), for the forward product and the update, and the same
+    units of each hidden layer's activations, deltas and bias. Thread ``tid`` of ``nth <= P``
+    runs the parts ``[tid P / nth, (tid + 1) P / nth)`` (``nth == 1``: every part, one after
+    the other, with the very same operations and so the same results as two threads).
+
+    Per sample: forward, each layer's partial product over a part's rows into that part's
+    slot of ``buf`` (offsets ``off``, ``pstride`` elements per part), a barrier, then the sum
+    of the partials (part order) + bias + activation for the part's units of the next layer
+    (the output layer: every unit, into the part's own ``z``); the loss row and the output
+    delta, computed for every part alike (so every thread sees the same loss and stops at the
+    same sample); backward, the fused rank-1 update of a part's rows of each layer, which
     writes its units of the delta below, and a barrier before the next layer reads the whole
-    delta. The output bias is thread 0's, updated after the first backward barrier (until
-    then the other threads may still read it). The sums of squares of the new weights go to
-    ``part[tid * PAD]`` at the end of the sample and are added in thread order by every thread
-    for the next sample's L2 term. Needs ``L >= 2``: the hazards between samples are covered
-    by the barriers of the layers in between."""
-    cdef int L = net.L, l, u
+    delta. The output bias is part 0's, updated after the first backward barrier (until then
+    other threads may still read it). The sums of squares of a part's new weights go to
+    ``part[v * PAD]`` at the end of the sample; every thread adds them in part order for the
+    next sample's L2 term. Needs ``L >= 2``: the hazards between samples are covered by the
+    barriers of the layers in between. Thread 0 stores the carried state in ``run``."""
+    cdef int L = net.L, l, u, v
+    cdef int v0 = tid * B1PAR_PARTS // nth, v1 = (tid + 1) * B1PAR_PARTS // nth
     cdef intp C = net.units[L], s, idx, K, N, k0, k1, j0, j1
-    cdef floating *mine = buf + tid * pstride
-    cdef floating *outz = mine + off[L]
-    cdef floating *outd = mine + off[L + 1]
+    cdef floating *outz
+    cdef floating *outd
     cdef floating *xin
     cdef floating *a_prev
     cdef floating *Dl
     cdef floating *swb
     cdef void *tb
-    cdef double acc = 0.0, S, scale, total, l2, l2sum, l2loc, lr = h[0]
-    cdef long long t = t_io[0]
-    cdef int status = 0, have_next = 0
-    for s in range(n):
+    cdef double S, scale, total, l2, l2sum, l2loc
+    cdef double acc = run.acc, lr = run.lr
+    cdef long long t = run.t
+    cdef int status = 0, have_next = run.have_next
+    for s in range(s0, s1):
         idx = s if order == NULL else order[s]
         xin = X + idx * d
         tb = <char *>target + idx * tsz
@@ -647,30 +677,37 @@ cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz
         for l in range(L):
             K = net.units[l]
             N = net.units[l + 1]
-            k0 = K * tid // nth
-            k1 = K * (tid + 1) // nth
-            if floating is float:
-                fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros,
-                                     mine + off[l], k1 - k0, N)
-            else:
-                fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
-                                     mine + off[l], k1 - k0, N)
-            fnn_b1par_wait(bar)
-            if l < L - 1:
-                j0 = N * tid // nth
-                j1 = N * (tid + 1) // nth
-                a_prev = <floating *>net.A[l]
-                _b1par_sum(a_prev, buf + off[l], pstride, nth, <floating *>net.P[L + l], j0,
-                           j1)
-                _act(hidden_act, a_prev + j0, j1 - j0, 1)
-            else:
-                _b1par_sum(outz, buf + off[l], pstride, nth, <floating *>net.P[L + l], 0, N)
-        total = _loss_rows(loss_kind, outz, tb, swb, outd, 1, C, scale, 1)
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                if floating is float:
+                    fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros,
+                                         buf + v * pstride + off[l], k1 - k0, N)
+                else:
+                    fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
+                                         buf + v * pstride + off[l], k1 - k0, N)
+            if nth > 1:
+                fnn_b1par_wait(bar)
+            for v in range(v0, v1):
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
+                               <floating *>net.P[L + l], j0, j1)
+                    _act(hidden_act, <floating *>net.A[l] + j0, j1 - j0, 1)
+                else:
+                    _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
+                               B1PAR_PARTS, <floating *>net.P[L + l], 0, N)
+            a_prev = <floating *>net.A[l]
+        for v in range(v0, v1):
+            outz = buf + v * pstride + off[L]
+            outd = buf + v * pstride + off[L + 1]
+            total = _loss_rows(loss_kind, outz, tb, swb, outd, 1, C, scale, 1)
         if alpha == 0.0:
             l2sum = 0.0
         elif have_next:
             l2sum = 0.0
-            for u in range(nth):
+            for u in range(B1PAR_PARTS):
                 l2sum = l2sum + part[u * PAD]
         else:
             l2sum = l2_first
@@ -683,59 +720,71 @@ cdef void _b1par_thread(Layout *net, floating *X, intp d, void *target, intp tsz
             t += 1
             lr = _adam_rate(h, t)
 
-        # ---- backward: the fused updates of this thread's rows
-        l2loc = 0.0
+        # ---- backward: the fused updates of each part's rows
+        for v in range(v0, v1):
+            part[v * PAD + 1] = 0.0  # this sample's sum of squares, added up below
         for l in range(L - 1, -1, -1):
             K = net.units[l]
             N = net.units[l + 1]
-            k0 = K * tid // nth
-            k1 = K * (tid + 1) // nth
-            if l == L - 2 and tid == 0:
-                _rank1(opt_kind, <floating *>net.P[2 * L - 1], NULL, outd, NULL,
-                       _at(outd, net.S0[2 * L - 1], 0), _at(outd, net.S1[2 * L - 1], 0), 1, C,
-                       h, lr, 0.0)
-            Dl = outd if l == L - 1 else <floating *>net.D[l]
             a_prev = xin if l == 0 else <floating *>net.A[l - 1]
-            l2loc += _rank1(opt_kind, <floating *>net.P[l] + k0 * N, a_prev + k0, Dl,
-                            <floating *>net.D[l - 1] + k0 if l > 0 else NULL,
-                            _at(outd, net.S0[l], k0 * N), _at(outd, net.S1[l], k0 * N), k1 - k0,
-                            N, h, lr, l2)
-            if l < L - 1:
-                j0 = N * tid // nth
-                j1 = N * (tid + 1) // nth
-                _rank1(opt_kind, <floating *>net.P[L + l] + j0, NULL, Dl + j0, NULL,
-                       _at(outd, net.S0[L + l], j0), _at(outd, net.S1[L + l], j0), 1, j1 - j0,
-                       h, lr, 0.0)
-            if l > 0:
-                _act_grad(hidden_act, a_prev + k0, <floating *>net.D[l - 1] + k0, k1 - k0, 1)
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                outd = buf + v * pstride + off[L + 1]
+                if l == L - 2 and v == 0:
+                    _rank1(opt_kind, <floating *>net.P[2 * L - 1], NULL, outd, NULL,
+                           _at(outd, net.S0[2 * L - 1], 0), _at(outd, net.S1[2 * L - 1], 0),
+                           1, C, h, lr, 0.0)
+                Dl = outd if l == L - 1 else <floating *>net.D[l]
+                part[v * PAD + 1] += _rank1(
+                    opt_kind, <floating *>net.P[l] + k0 * N, a_prev + k0, Dl,
+                    <floating *>net.D[l - 1] + k0 if l > 0 else NULL,
+                    _at(outd, net.S0[l], k0 * N), _at(outd, net.S1[l], k0 * N), k1 - k0, N, h,
+                    lr, l2)
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _rank1(opt_kind, <floating *>net.P[L + l] + j0, NULL, Dl + j0, NULL,
+                           _at(outd, net.S0[L + l], j0), _at(outd, net.S1[L + l], j0), 1,
+                           j1 - j0, h, lr, 0.0)
+                if l > 0:
+                    _act_grad(hidden_act, a_prev + k0, <floating *>net.D[l - 1] + k0, k1 - k0,
+                              1)
+            if l > 0 and nth > 1:
                 fnn_b1par_wait(bar)
-        part[tid * PAD] = l2loc
+        for v in range(v0, v1):
+            part[v * PAD] = part[v * PAD + 1]
         have_next = 1
     if tid == 0:
-        t_io[0] = t
-        acc_out[0] = acc
-        status_out[0] = status
+        run.acc = acc
+        run.lr = lr
+        run.t = t
+        run.status = status
+        run.have_next = have_next
 
 
 cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, floating *sw,
                       intp *order, intp n, int hidden_act, int loss_kind, int opt_kind,
-                      double *h, double alpha, long long *t_io, double *acc_out,
-                      int nt) noexcept nogil:
-    """A batch-size-1 epoch on ``min(nt, B1PAR_THREADS)`` threads (``_b1par_thread``); the
-    same return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be
-    allocated."""
+                      double *h, double alpha, long long *t_io, double *acc_out) noexcept nogil:
+    """A batch-size-1 epoch split in ``B1PAR_PARTS`` parts (``_b1par_block``), by blocks of
+    ``B1PAR_BLOCK`` samples, each block on two threads or on the calling thread: the results
+    are the same either way, so the choice is made by the clock (``_b1par_mode`` 0: the mode
+    whose last block ran faster per sample, the other one again every ``B1PAR_PROBE`` blocks;
+    on a busy machine two threads in lock step wait for each other's turn on a core). The same
+    return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be allocated."""
     global _b1par_epochs
-    cdef int L = net.L, l, nuse = nt if nt < B1PAR_THREADS else B1PAR_THREADS, tid, nth
-    cdef intp pstride, wmax = 0
+    cdef int L = net.L, l, tid, nth, two
+    cdef intp pstride, wmax = 0, s0, s1, b = 0
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
     cdef floating *buf = NULL
     cdef floating *zeros = NULL
-    cdef double *part = <double *>malloc(nuse * PAD * sizeof(double))
-    cdef double l2_first = 0.0
-    cdef int status = -1
+    cdef double *part = <double *>malloc(B1PAR_PARTS * PAD * sizeof(double))
+    cdef double l2_first = 0.0, t0
+    cdef double per[2]  # seconds per sample of the last block run on 1 / 2 threads
+    cdef B1Run run
     cdef fnn_b1par_bar bar
     if off != NULL and part != NULL:
-        # per thread: the partial product of each layer, then the output row z and its delta,
+        # per part: the partial product of each layer, then the output row z and its delta,
         # each rounded up to 16 elements, then 16 more: no two threads write one cache line
         off[0] = 0
         for l in range(L + 2):
@@ -746,28 +795,62 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
         for l in range(1, L + 1):
             if net.units[l] > wmax:
                 wmax = net.units[l]
-        buf = <floating *>malloc(nuse * pstride * sizeof(floating))
+        buf = <floating *>malloc(B1PAR_PARTS * pstride * sizeof(floating))
         zeros = <floating *>calloc(wmax, sizeof(floating))
-    if buf != NULL and zeros != NULL:
-        _b1par_epochs += 1
-        if alpha != 0.0:
-            for l in range(L):
-                if floating is float:
-                    l2_first += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-                else:
-                    l2_first += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
-        with parallel(num_threads=nuse):
-            tid = threadid()
-            nth = fnn_par_num_threads()
-            fnn_b1par_start(&bar, tid, nth)
-            _b1par_thread(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
-                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
-                          t_io, acc_out, &status, tid, nth)
+    if buf == NULL or zeros == NULL:
+        free(off)
+        free(part)
+        free(buf)
+        free(zeros)
+        return -1
+    _b1par_epochs += 1
+    if alpha != 0.0:
+        for l in range(L):
+            if floating is float:
+                l2_first += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+            else:
+                l2_first += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+    run.acc = 0.0
+    run.lr = h[0]
+    run.t = t_io[0]
+    run.status = 0
+    run.have_next = 0
+    per[0] = -1.0
+    per[1] = -1.0
+    s0 = 0
+    while s0 < n and run.status == 0:
+        s1 = s0 + B1PAR_BLOCK if n - s0 > B1PAR_BLOCK else n
+        if _b1par_mode != 0:
+            two = _b1par_mode == 1
+        elif per[1] < 0.0 or per[0] < 0.0:
+            two = per[1] < 0.0
+        else:
+            two = per[1] <= per[0]
+            if b % B1PAR_PROBE == B1PAR_PROBE - 1:
+                two = not two
+        t0 = fnn_b1par_now()
+        if two:
+            with parallel(num_threads=B1PAR_PARTS):
+                tid = threadid()
+                nth = fnn_par_num_threads()
+                fnn_b1par_start(&bar, tid, nth)
+                _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
+                             opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part,
+                             &bar, &run, tid, nth)
+        else:
+            _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
+                         opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
+                         &run, 0, 1)
+        per[two] = (fnn_b1par_now() - t0) / (s1 - s0)
+        s0 = s1
+        b += 1
+    t_io[0] = run.t
+    acc_out[0] = run.acc
     free(off)
     free(part)
     free(buf)
     free(zeros)
-    return status
+    return run.status
 
 
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
@@ -797,7 +880,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     if (bs == 1 and nt >= 2 and L >= 2 and n >= 2
             and _params(net) >= _b1par_min_params):
         status = _b1par_epoch(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
-                              opt_kind, h, alpha, t_io, acc_out, nt)
+                              opt_kind, h, alpha, t_io, acc_out)
         if status >= 0:
             return status
     if nb == 1:

@@ -12,8 +12,8 @@
  * libgomp's `omp barrier` spins GOMP_SPINCOUNT (300000) rounds, milliseconds, before it
  * sleeps: when another process holds one of the two cores, the waiting thread spins while its
  * peer waits for that very core, and a 5-us step took 200-600 us (measured on 2 cores with 3
- * other busy processes).  So on Linux this barrier spins at most FNN_B1PAR_SPIN rounds (a few
- * microseconds, longer than the usual wait for a running peer), then sleeps on a futex; the
+ * other busy processes).  So on Linux this barrier spins at most FNN_B1PAR_SPIN rounds (about 10
+ * us, longer than the usual wait for a running peer), then sleeps on a futex; the
  * last thread to arrive wakes the sleepers.  Elsewhere it is `omp barrier`. */
 #if FASTNN_OPENMP && defined(_OPENMP) && defined(__linux__)
 #include <limits.h>
@@ -29,7 +29,7 @@
 #else
 #define FNN_CPU_RELAX() ((void)0)
 #endif
-#define FNN_B1PAR_SPIN 2000
+#define FNN_B1PAR_SPIN 400 /* about 10 us of pause on Zen 4 */
 
 /* arrivals of the current round, the round number (the futex word), threads asleep, team size;
  * one cache line (on the stack of the calling thread, which honours the alignment) */
@@ -83,6 +83,16 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
 #if FASTNN_OPENMP && defined(_OPENMP)
 #pragma omp barrier
 #endif
+#endif
+}
+
+/* a monotonic clock in seconds (the choice between two threads and one, per block) */
+static inline double fnn_b1par_now(void)
+{
+#if FASTNN_OPENMP && defined(_OPENMP)
+    return omp_get_wtime();
+#else
+    return 0.0;
 #endif
 }
 
