@@ -4,8 +4,9 @@ with the data-parallel threshold set out of reach) and the BLAS floor, one proce
 interleaved, medians and minima. Times ``NativeEpoch.run`` (kernel + adapter, BLAS limit
 included) on a 60000 x 100 synthetic set, 10 classes. At batch size 1 ``par`` is the
 two-part epoch (``--par-min-params``, default ``parallel_min_params()``) with each block of
-samples on two threads or one by the clock, ``two`` the same always on two threads, and ``ser``
-the one-thread loop; the BLAS floor does not apply there (``--modes par two ser``).
+samples on two threads or one by the clock, ``two`` / ``one`` the same always on two threads /
+on one, and ``ser`` the one-thread loop; the BLAS floor does not apply there (``--modes par two
+one ser``).
 
     PYTHONPATH=. python benchmarks/native_parallel_ab.py --solvers adam sgd
     PYTHONPATH=. python benchmarks/native_parallel_ab.py --bs 64 128 --hidden 100 --par-min 64
@@ -66,7 +67,7 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3,
             n = X.shape[0]
             rng = np.random.RandomState(1)
             fl = BlasFloor(X, [X.shape[1], *hidden, 10], bs)
-            ts = {"par": [], "two": [], "ser": [], "floor": []}
+            ts = {"par": [], "two": [], "one": [], "ser": [], "floor": []}
             for r in range(reps):
                 for mode in modes:
                     # idle OpenBLAS workers spin for ~0.1 s after a multi-threaded call (even
@@ -79,21 +80,23 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3,
                         continue
                     T.set_parallel_min_rows(default if mode != "ser" else 10**9)
                     T.set_parallel_min_params(pmin if mode != "ser" else 10**9)
-                    T.set_b1par_mode(1 if mode == "two" else 0)
+                    T.set_b1par_mode({"two": 1, "one": 2}.get(mode, 0))
                     t0 = time.perf_counter(); nat.run(order); ts[mode].append(time.perf_counter() - t0)
             T.set_parallel_min_rows(default)
             T.set_parallel_min_params(default_params)
             T.set_b1par_mode(0)
-        for k in ("par", "two", "ser", "floor"):
+        for k in ("par", "two", "one", "ser", "floor"):
             if not ts[k]:
                 ts[k] = [float("nan")]
         med = {k: float(np.median(v)) for k, v in ts.items()}
         mn = {k: float(np.min(v)) for k, v in ts.items()}
         print(f"{str(hidden):10s} {solver:5s} {str(bs):5s} {np.dtype(dtype).name:8s} "
-              f"par {med['par']:.4f} two {med['two']:.4f} ser {med['ser']:.4f} "
+              f"par {med['par']:.4f} two {med['two']:.4f} one {med['one']:.4f} "
+              f"ser {med['ser']:.4f} "
               f"floor {med['floor']:.4f} ser/par {med['ser']/med['par']:.2f} "
               f"par/floor {med['par']/med['floor']:.2f} ser/floor {med['ser']/med['floor']:.2f} "
-              f"| min par {mn['par']:.4f} two {mn['two']:.4f} ser {mn['ser']:.4f} "
+              f"| min par {mn['par']:.4f} two {mn['two']:.4f} one {mn['one']:.4f} "
+              f"ser {mn['ser']:.4f} "
               f"floor {mn['floor']:.4f} "
               f"load {open('/proc/loadavg').read().split()[0]}",
               flush=True)

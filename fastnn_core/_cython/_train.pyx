@@ -53,9 +53,9 @@ cdef extern from "_train_par.h" nogil:
 cdef extern from "_train_b1par.h" nogil:
     ctypedef struct fnn_b1par_bar:
         int n
+        int sleeps
     void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
     void fnn_b1par_wait(fnn_b1par_bar *b)
-    double fnn_b1par_now()
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
                            intp j0, intp j1)
     void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
@@ -149,29 +149,34 @@ def set_parallel_min_rows(Py_ssize_t rows):
 #: of every weight matrix, see _b1par_block) when the network has at least this many
 #: parameters and the loop has 2 or more threads. Settable for tests (set_parallel_min_params).
 cdef intp _b1par_min_params = 20000
-#: parts of a network at batch size 1, run by 2 threads or 1 (the same results): measured on
-#: 2 cores only; a sample is a few to some tens of microseconds of work, more threads would
-#: mostly add barrier time
-#: samples per block: each block runs on 2 threads or 1, whichever ran its last block faster
-#: per sample, the other one again every B1PAR_PROBE blocks
+#: B1PAR_PARTS: parts of a network at batch size 1, run by 2 threads or 1 (the same results):
+#: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
+#: threads would mostly add barrier time. B1PAR_BLOCK: samples per block; a block on 2 threads
+#: whose barriers ended asleep more than once per B1PAR_SLEEPY waits sends the next 2, 4, ...
+#: B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
 cdef enum:
     B1PAR_PARTS = 2
     B1PAR_BLOCK = 256
-    B1PAR_PROBE = 16
-#: 0: blocks on 2 threads or 1 by the clock; 1: always 2 threads; 2: always 1 (tests)
+    B1PAR_SLEEPY = 64
+    B1PAR_BACKOFF = 256
+#: blocks still to run on 1 thread, and the length of the last such run: carried from epoch to
+#: epoch (a busy machine stays busy for a while; the results do not depend on them)
+cdef int _b1par_skip = 0
+cdef int _b1par_backoff = 1
+#: 0: blocks on 2 threads or 1 by the barrier sleeps; 1: always 2 threads; 2: always 1 (tests)
 cdef int _b1par_mode = 0
 #: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
 cdef long long _b1par_epochs = 0
 
 
 def set_b1par_mode(int mode):
-    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by the clock
-    (default); 1 always on 2 threads; 2 always on the calling thread. Returns the previous
-    mode (for tests and benchmarks)."""
+    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by how often the
+    threads waited asleep for each other (default); 1 always on 2 threads; 2 always on the
+    calling thread. Returns the previous mode (for tests and benchmarks)."""
     global _b1par_mode
     cdef int old = _b1par_mode
     if mode not in (0, 1, 2):
-        raise ValueError("the batch-1 mode is 0 (by the clock), 1 (2 threads) or 2 (1 thread)")
+        raise ValueError("the batch-1 mode is 0 (automatic), 1 (2 threads) or 2 (1 thread)")
     _b1par_mode = mode
     return old
 
@@ -768,19 +773,20 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
                       double *h, double alpha, long long *t_io, double *acc_out) noexcept nogil:
     """A batch-size-1 epoch split in ``B1PAR_PARTS`` parts (``_b1par_block``), by blocks of
     ``B1PAR_BLOCK`` samples, each block on two threads or on the calling thread: the results
-    are the same either way, so the choice is made by the clock (``_b1par_mode`` 0: the mode
-    whose last block ran faster per sample, the other one again every ``B1PAR_PROBE`` blocks;
-    on a busy machine two threads in lock step wait for each other's turn on a core). The same
-    return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be allocated."""
-    global _b1par_epochs
+    are the same either way. On a busy machine two threads in lock step wait for each other's
+    turn on a core, so (``_b1par_mode`` 0) a block on two threads whose barrier waits ended
+    asleep (the peer was not running) more than once per ``B1PAR_SLEEPY`` sends the next 2
+    blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from one epoch
+    to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
+    cannot be allocated."""
+    global _b1par_epochs, _b1par_skip, _b1par_backoff
     cdef int L = net.L, l, tid, nth, two
-    cdef intp pstride, wmax = 0, s0, s1, b = 0
+    cdef intp pstride, wmax = 0, s0, s1
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
     cdef floating *buf = NULL
     cdef floating *zeros = NULL
     cdef double *part = <double *>malloc(B1PAR_PARTS * PAD * sizeof(double))
-    cdef double l2_first = 0.0, t0
-    cdef double per[2]  # seconds per sample of the last block run on 1 / 2 threads
+    cdef double l2_first = 0.0
     cdef B1Run run
     cdef fnn_b1par_bar bar
     if off != NULL and part != NULL:
@@ -815,20 +821,15 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     run.t = t_io[0]
     run.status = 0
     run.have_next = 0
-    per[0] = -1.0
-    per[1] = -1.0
     s0 = 0
     while s0 < n and run.status == 0:
         s1 = s0 + B1PAR_BLOCK if n - s0 > B1PAR_BLOCK else n
         if _b1par_mode != 0:
             two = _b1par_mode == 1
-        elif per[1] < 0.0 or per[0] < 0.0:
-            two = per[1] < 0.0
         else:
-            two = per[1] <= per[0]
-            if b % B1PAR_PROBE == B1PAR_PROBE - 1:
-                two = not two
-        t0 = fnn_b1par_now()
+            two = _b1par_skip <= 0
+            if not two:
+                _b1par_skip -= 1
         if two:
             with parallel(num_threads=B1PAR_PARTS):
                 tid = threadid()
@@ -841,9 +842,14 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
             _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
                          &run, 0, 1)
-        per[two] = (fnn_b1par_now() - t0) / (s1 - s0)
+        if two and _b1par_mode == 0:
+            if bar.sleeps * B1PAR_SLEEPY > (s1 - s0) * (2 * L - 1):
+                if _b1par_backoff < B1PAR_BACKOFF:
+                    _b1par_backoff *= 2
+                _b1par_skip = _b1par_backoff
+            else:
+                _b1par_backoff = 1
         s0 = s1
-        b += 1
     t_io[0] = run.t
     acc_out[0] = run.acc
     free(off)

@@ -31,10 +31,11 @@
 #endif
 #define FNN_B1PAR_SPIN 400 /* about 10 us of pause on Zen 4 */
 
-/* arrivals of the current round, the round number (the futex word), threads asleep, team size;
+/* arrivals of the current round, the round number (the futex word), threads asleep, team size,
+ * waits that ended asleep (the peer was not running: the caller's cue to run on one thread);
  * one cache line (on the stack of the calling thread, which honours the alignment) */
 typedef struct {
-    int count, gen, sleepers, n;
+    int count, gen, sleepers, n, sleeps;
 } __attribute__((aligned(64))) fnn_b1par_bar;
 
 /* Every thread of the team, once, before the first fnn_b1par_wait: thread 0 sets up the
@@ -46,6 +47,7 @@ static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
         b->gen = 0;
         b->sleepers = 0;
         b->n = nth;
+        b->sleeps = 0;
     }
 #if FASTNN_OPENMP && defined(_OPENMP)
 #pragma omp barrier
@@ -73,6 +75,7 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
             return;
         FNN_CPU_RELAX();
     }
+    __atomic_add_fetch(&b->sleeps, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
     /* the kernel sleeps only while gen is still the old round */
     while (__atomic_load_n(&b->gen, __ATOMIC_SEQ_CST) == gen)
@@ -83,16 +86,6 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
 #if FASTNN_OPENMP && defined(_OPENMP)
 #pragma omp barrier
 #endif
-#endif
-}
-
-/* a monotonic clock in seconds (the choice between two threads and one, per block) */
-static inline double fnn_b1par_now(void)
-{
-#if FASTNN_OPENMP && defined(_OPENMP)
-    return omp_get_wtime();
-#else
-    return 0.0;
 #endif
 }
 
