@@ -53,9 +53,10 @@ cdef extern from "_train_par.h" nogil:
 cdef extern from "_train_b1par.h" nogil:
     ctypedef struct fnn_b1par_bar:
         int n
-        int sleeps
+        long long slept_ns
     void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
     void fnn_b1par_wait(fnn_b1par_bar *b)
+    long long fnn_b1par_now_ns()
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
                            intp j0, intp j1)
     void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
@@ -152,12 +153,12 @@ cdef intp _b1par_min_params = 20000
 #: B1PAR_PARTS: parts of a network at batch size 1, run by 2 threads or 1 (the same results):
 #: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
 #: threads would mostly add barrier time. B1PAR_BLOCK: samples per block; a block on 2 threads
-#: whose barriers ended asleep more than once per B1PAR_SLEEPY waits sends the next 2, 4, ...
-#: B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
+#: whose threads slept in the barrier more than 1 / B1PAR_SLEEPY of its time sends the next 2,
+#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
 cdef enum:
     B1PAR_PARTS = 2
     B1PAR_BLOCK = 256
-    B1PAR_SLEEPY = 64
+    B1PAR_SLEEPY = 8
     B1PAR_BACKOFF = 256
 #: blocks still to run on 1 thread, and the length of the last such run: carried from epoch to
 #: epoch (a busy machine stays busy for a while; the results do not depend on them)
@@ -774,14 +775,15 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     """A batch-size-1 epoch split in ``B1PAR_PARTS`` parts (``_b1par_block``), by blocks of
     ``B1PAR_BLOCK`` samples, each block on two threads or on the calling thread: the results
     are the same either way. On a busy machine two threads in lock step wait for each other's
-    turn on a core, so (``_b1par_mode`` 0) a block on two threads whose barrier waits ended
-    asleep (the peer was not running) more than once per ``B1PAR_SLEEPY`` sends the next 2
-    blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from one epoch
-    to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
+    turn on a core, so (``_b1par_mode`` 0) a block on two threads whose threads slept in the
+    barrier (the peer was not running) more than ``1 / B1PAR_SLEEPY`` of the block's time sends
+    the next 2 blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from
+    one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
     cannot be allocated."""
     global _b1par_epochs, _b1par_skip, _b1par_backoff
     cdef int L = net.L, l, tid, nth, two
     cdef intp pstride, wmax = 0, s0, s1
+    cdef long long t0
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
     cdef floating *buf = NULL
     cdef floating *zeros = NULL
@@ -830,6 +832,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
             two = _b1par_skip <= 0
             if not two:
                 _b1par_skip -= 1
+        t0 = fnn_b1par_now_ns()
         if two:
             with parallel(num_threads=B1PAR_PARTS):
                 tid = threadid()
@@ -843,7 +846,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
                          opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
                          &run, 0, 1)
         if two and _b1par_mode == 0:
-            if bar.sleeps * B1PAR_SLEEPY > (s1 - s0) * (2 * L - 1):
+            if bar.slept_ns * B1PAR_SLEEPY > fnn_b1par_now_ns() - t0:
                 if _b1par_backoff < B1PAR_BACKOFF:
                     _b1par_backoff *= 2
                 _b1par_skip = _b1par_backoff

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #define FNN_B1PAR_FUTEX 1
 #else
@@ -32,11 +33,25 @@
 #define FNN_B1PAR_SPIN 400 /* about 10 us of pause on Zen 4 */
 
 /* arrivals of the current round, the round number (the futex word), threads asleep, team size,
- * waits that ended asleep (the peer was not running: the caller's cue to run on one thread);
- * one cache line (on the stack of the calling thread, which honours the alignment) */
+ * nanoseconds the threads slept in it (their peer was not running: the caller's cue to run on
+ * one thread); one cache line (on the stack of the calling thread, which honours the
+ * alignment) */
 typedef struct {
-    int count, gen, sleepers, n, sleeps;
+    int count, gen, sleepers, n;
+    long long slept_ns;
 } __attribute__((aligned(64))) fnn_b1par_bar;
+
+/* a monotonic clock in nanoseconds (0 without the futex barrier, which then never sleeps) */
+static inline long long fnn_b1par_now_ns(void)
+{
+#if FNN_B1PAR_FUTEX
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#else
+    return 0;
+#endif
+}
 
 /* Every thread of the team, once, before the first fnn_b1par_wait: thread 0 sets up the
  * barrier for the team of nth threads. */
@@ -47,7 +62,7 @@ static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
         b->gen = 0;
         b->sleepers = 0;
         b->n = nth;
-        b->sleeps = 0;
+        b->slept_ns = 0;
     }
 #if FASTNN_OPENMP && defined(_OPENMP)
 #pragma omp barrier
@@ -75,12 +90,13 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
             return;
         FNN_CPU_RELAX();
     }
-    __atomic_add_fetch(&b->sleeps, 1, __ATOMIC_RELAXED);
+    const long long t0 = fnn_b1par_now_ns();
     __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
     /* the kernel sleeps only while gen is still the old round */
     while (__atomic_load_n(&b->gen, __ATOMIC_SEQ_CST) == gen)
         syscall(SYS_futex, &b->gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
     __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&b->slept_ns, fnn_b1par_now_ns() - t0, __ATOMIC_RELAXED);
 #else
     (void)b;
 #if FASTNN_OPENMP && defined(_OPENMP)
