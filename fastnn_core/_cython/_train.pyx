@@ -155,9 +155,8 @@ def set_parallel_min_rows(Py_ssize_t rows):
 #: Batch size 1 runs each sample on 2 OpenMP threads (each thread the same half of the rows
 #: of every weight matrix, see _b1par_block) when the network has at least this many
 #: parameters and the loop has 2 or more threads. Settable for tests (set_parallel_min_params).
-#: Measured on 2 cores (60000 x 100, 10 classes, lightly loaded machine): hidden 100 (11110
-#: parameters) Adam 1.4-1.5x faster per epoch, sgd float32 even; (256, 128) 1.3-1.8x in the
-#: update kernels alone.
+#: Measured on 2 cores (60000 x 100, 10 classes, load 1.2-1.7): hidden 100 (11110 parameters)
+#: epochs 1.36-2.0x faster with Adam, 1.04-1.08x with sgd; (256, 128) 1.27-1.76x.
 cdef intp _b1par_min_params = 10000
 #: B1PAR_PARTS: parts of a network at batch size 1, run by 2 threads or 1 (the same results):
 #: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
@@ -173,15 +172,16 @@ cdef enum:
 #: epoch (a busy machine stays busy for a while; the results do not depend on them)
 cdef int _b1par_skip = 0
 cdef int _b1par_backoff = 1
-#: 0: blocks on 2 threads or 1 by the barrier sleeps; 1: always 2 threads; 2: always 1 (tests)
+#: 0: blocks on 2 threads or 1 by the time slept in the barrier; 1: always 2 threads; 2: always 1
+#: (tests, benchmarks)
 cdef int _b1par_mode = 0
 #: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
 cdef long long _b1par_epochs = 0
 
 
 def set_b1par_mode(int mode):
-    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by how often the
-    threads waited asleep for each other (default); 1 always on 2 threads; 2 always on the
+    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by how long the
+    threads slept waiting for each other (default); 1 always on 2 threads; 2 always on the
     calling thread. Returns the previous mode (for tests and benchmarks)."""
     global _b1par_mode
     cdef int old = _b1par_mode
