@@ -2,10 +2,16 @@
 batches (``par``) against the one-thread loop with multi-threaded BLAS (``ser``: the same build
 with the data-parallel threshold set out of reach) and the BLAS floor, one process, epochs
 interleaved, medians and minima. Times ``NativeEpoch.run`` (kernel + adapter, BLAS limit
-included) on a 60000 x 100 synthetic set, 10 classes.
+included) on a 60000 x 100 synthetic set, 10 classes. At batch size 1 ``par`` is the
+two-part epoch (``--par-min-params``, default ``parallel_min_params()``) with each block of
+samples on two threads or one by the clock, ``two`` / ``one`` the same always on two threads /
+on one, and ``ser`` the one-thread loop; the BLAS floor does not apply there (``--modes par two
+one ser``).
 
     PYTHONPATH=. python benchmarks/native_parallel_ab.py --solvers adam sgd
     PYTHONPATH=. python benchmarks/native_parallel_ab.py --bs 64 128 --hidden 100 --par-min 64
+    PYTHONPATH=. python benchmarks/native_parallel_ab.py --bs 1 --solvers adam sgd \
+        --modes par two ser --reps 5 --par-min-params 0
 """
 import os
 import sys
@@ -29,6 +35,7 @@ def data(dtype, n=60000, d=100, C=10):
     return X, y
 
 def native_for(X, y, hidden, solver, bs):
+    # sgd: momentum 0.9 with Nesterov (the estimator's defaults)
     cap = {}
     orig = NativeEpoch.run
     def run(self, order):
@@ -45,9 +52,12 @@ def native_for(X, y, hidden, solver, bs):
         NativeEpoch.run = orig
     return cap["n"]
 
-def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3):
+def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3,
+         par_min_params=None):
     default = par_min or T.parallel_min_rows()
-    print("threads", thr, "par_min_rows", default)
+    default_params = T.parallel_min_params()
+    pmin = default_params if par_min_params is None else par_min_params
+    print("threads", thr, "par_min_rows", default, "par_min_params", pmin)
     for hidden, solver, bs, dtype in cases:
         X, y = data(dtype)
         with threadpool_limits(thr):
@@ -57,7 +67,7 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3)
             n = X.shape[0]
             rng = np.random.RandomState(1)
             fl = BlasFloor(X, [X.shape[1], *hidden, 10], bs)
-            ts = {"par": [], "ser": [], "floor": []}
+            ts = {"par": [], "two": [], "one": [], "ser": [], "floor": []}
             for r in range(reps):
                 for mode in modes:
                     # idle OpenBLAS workers spin for ~0.1 s after a multi-threaded call (even
@@ -68,18 +78,26 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3)
                     if mode == "floor":
                         t0 = time.perf_counter(); fl.epoch(); ts[mode].append(time.perf_counter() - t0)
                         continue
-                    T.set_parallel_min_rows(default if mode == "par" else 10**9)
+                    T.set_parallel_min_rows(default if mode != "ser" else 10**9)
+                    T.set_parallel_min_params(pmin if mode != "ser" else 10**9)
+                    T.set_b1par_mode({"two": 1, "one": 2}.get(mode, 0))
                     t0 = time.perf_counter(); nat.run(order); ts[mode].append(time.perf_counter() - t0)
             T.set_parallel_min_rows(default)
-        for k in ("par", "ser", "floor"):
+            T.set_parallel_min_params(default_params)
+            T.set_b1par_mode(0)
+        for k in ("par", "two", "one", "ser", "floor"):
             if not ts[k]:
                 ts[k] = [float("nan")]
         med = {k: float(np.median(v)) for k, v in ts.items()}
         mn = {k: float(np.min(v)) for k, v in ts.items()}
         print(f"{str(hidden):10s} {solver:5s} {str(bs):5s} {np.dtype(dtype).name:8s} "
-              f"par {med['par']:.4f} ser {med['ser']:.4f} floor {med['floor']:.4f} "
+              f"par {med['par']:.4f} two {med['two']:.4f} one {med['one']:.4f} "
+              f"ser {med['ser']:.4f} "
+              f"floor {med['floor']:.4f} ser/par {med['ser']/med['par']:.2f} "
               f"par/floor {med['par']/med['floor']:.2f} ser/floor {med['ser']/med['floor']:.2f} "
-              f"| min par {mn['par']:.4f} ser {mn['ser']:.4f} floor {mn['floor']:.4f} "
+              f"| min par {mn['par']:.4f} two {mn['two']:.4f} one {mn['one']:.4f} "
+              f"ser {mn['ser']:.4f} "
+              f"floor {mn['floor']:.4f} "
               f"load {open('/proc/loadavg').read().split()[0]}",
               flush=True)
 
@@ -91,6 +109,8 @@ if __name__ == "__main__":
     ap.add_argument("--modes", nargs="+", default=["par", "ser", "floor"])
     ap.add_argument("--gap", type=float, default=0.3,
                     help="seconds of sleep before each timed epoch (idle BLAS workers)")
+    ap.add_argument("--par-min-params", type=int, default=None,
+                    help="batch-1 two-thread threshold of the par runs (parameters)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bs", nargs="+", default=["256", "full"])
     ap.add_argument("--hidden", nargs="+", default=["100", "256,128"])
@@ -99,4 +119,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     cases = [(tuple(int(h) for h in hid.split(",")), s, (b if b == "full" else int(b)), np.dtype(dt).type)
              for hid in a.hidden for s in a.solvers for b in a.bs for dt in a.dtypes]
-    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap)
+    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap, a.par_min_params)

@@ -25,10 +25,16 @@ every parameter (``_update_thread``). The adapter limits BLAS to one thread arou
 epoch, so the OpenMP team is the only pool (an OpenMP region between multi-threaded BLAS calls
 was measured 10x slower: each pool's idle workers spin against the other's).
 
-Other batches (``m == 1``, fewer rows, one thread): BLAS uses its own pool (threadpoolctl limits
-it); the elementwise and row kernels run in an OpenMP ``prange`` only when an array has
-``PARALLEL_MIN`` elements or more (never around a BLAS call), with ``omp_get_max_threads()``
-threads. See BACKENDS.md "Training epoch".
+Batch size 1 with ``nt >= 2`` on a network of at least ``parallel_min_params()`` parameters:
+the network split in two parts by rows of every weight matrix, each sample's forward product
+and fused updates run by two threads (one part each, barriers between layers) or, when the
+threads keep waiting for each other's turn on a busy machine, by the calling thread, with the
+same results (``_b1par_epoch``).
+
+Other batches (``m == 1`` otherwise, fewer rows, one thread): BLAS uses its own pool
+(threadpoolctl limits it); the elementwise and row kernels run in an OpenMP ``prange`` only
+when an array has ``PARALLEL_MIN`` elements or more (never around a BLAS call), with
+``omp_get_max_threads()`` threads. See BACKENDS.md "Training epoch".
 """
 
 cimport numpy as cnp
@@ -37,7 +43,7 @@ from cython.parallel cimport parallel, prange, threadid
 
 from fastnn_core._cython.fastnn_simd cimport *
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -49,6 +55,18 @@ cdef extern from "_train_par.h" nogil:
     int fnn_par_num_threads()
     void fnn_train_addto_f32(float *dst, const float *src, intp n)
     void fnn_train_addto_f64(double *dst, const double *src, intp n)
+
+cdef extern from "_train_b1par.h" nogil:
+    ctypedef struct fnn_b1par_bar:
+        int n
+        long long slept_ns
+    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+    void fnn_b1par_wait(fnn_b1par_bar *b)
+    long long fnn_b1par_now_ns()
+    void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
+                           intp j0, intp j1)
+    void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
+                           const double *b, intp j0, intp j1)
 
 cdef extern from "_train_small.h" nogil:
     void fnn_train_vecmat_f32(const float *a, const float *W, const float *b, float *z,
@@ -131,6 +149,68 @@ def set_parallel_min_rows(Py_ssize_t rows):
     if rows < 2:
         raise ValueError("the data-parallel threshold must be at least 2 rows")
     _par_min_rows = rows
+    return old
+
+
+#: Batch size 1 runs each sample on 2 OpenMP threads (each thread the same half of the rows
+#: of every weight matrix, see _b1par_block) when the network has at least this many
+#: parameters and the loop has 2 or more threads. Settable for tests (set_parallel_min_params).
+#: Measured on 2 cores (60000 x 100, 10 classes, load 1.2-1.7): hidden 100 (11110 parameters)
+#: epochs 1.36-2.0x faster with Adam, 1.04-1.08x with sgd; (256, 128) 1.27-1.76x.
+cdef intp _b1par_min_params = 10000
+#: B1PAR_PARTS: parts of a network at batch size 1, run by 2 threads or 1 (the same results):
+#: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
+#: threads would mostly add barrier time. B1PAR_BLOCK: samples per block; a block on 2 threads
+#: whose threads slept in the barrier more than 1 / B1PAR_SLEEPY of its time sends the next 2,
+#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
+cdef enum:
+    B1PAR_PARTS = 2
+    B1PAR_BLOCK = 256
+    B1PAR_SLEEPY = 8
+    B1PAR_BACKOFF = 256
+#: blocks still to run on 1 thread, and the length of the last such run: carried from epoch to
+#: epoch (a busy machine stays busy for a while; the results do not depend on them)
+cdef int _b1par_skip = 0
+cdef int _b1par_backoff = 1
+#: 0: blocks on 2 threads or 1 by the time slept in the barrier; 1: always 2 threads; 2: always 1
+#: (tests, benchmarks)
+cdef int _b1par_mode = 0
+#: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
+cdef long long _b1par_epochs = 0
+
+
+def set_b1par_mode(int mode):
+    """How the blocks of a two-part batch-1 epoch run: 0 on 2 threads or 1, by how long the
+    threads slept waiting for each other (default); 1 always on 2 threads; 2 always on the
+    calling thread. Returns the previous mode (for tests and benchmarks)."""
+    global _b1par_mode
+    cdef int old = _b1par_mode
+    if mode not in (0, 1, 2):
+        raise ValueError("the batch-1 mode is 0 (automatic), 1 (2 threads) or 2 (1 thread)")
+    _b1par_mode = mode
+    return old
+
+
+def b1par_epochs():
+    """How many batch-size-1 epochs this process ran split in two parts (two threads per
+    sample, or one, see set_b1par_mode)."""
+    return _b1par_epochs
+
+
+def parallel_min_params():
+    """Batch size 1 runs two threads per sample for networks of this many parameters or more
+    (2+ OpenMP threads)."""
+    return _b1par_min_params
+
+
+def set_parallel_min_params(Py_ssize_t params):
+    """Set the batch-1 two-thread threshold (tests use a small one on tiny networks); returns
+    the previous value."""
+    global _b1par_min_params
+    cdef intp old = _b1par_min_params
+    if params < 0:
+        raise ValueError("the batch-1 parallel threshold must be at least 0 parameters")
+    _b1par_min_params = params
     return old
 
 
@@ -522,9 +602,273 @@ cdef inline double _l2_term(floating *dtype_tag, Layout *net, double alpha, int 
     return 0.5 * alpha * l2sum
 
 
+cdef inline intp _params(Layout *net) noexcept nogil:
+    """Parameters of the network (weights and biases)."""
+    cdef intp total = 0
+    cdef int i
+    for i in range(2 * net.L):
+        total += net.size[i]
+    return total
+
+
 cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
     """Adam's bias-corrected rate at step ``t`` (C ``pow``, as Python's ``**``)."""
     return h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
+
+
+cdef inline void _b1par_sum(floating *z, floating *part, intp stride, int nparts, floating *b,
+                            intp j0, intp j1) noexcept nogil:
+    if floating is float:
+        fnn_b1par_sum_f32(z, part, stride, nparts, b, j0, j1)
+    else:
+        fnn_b1par_sum_f64(z, part, stride, nparts, b, j0, j1)
+
+
+cdef inline floating *_at(floating *dtype_tag, void *p, intp i) noexcept nogil:
+    """``p + i`` as a ``floating *``, NULL when ``p`` is (an optimizer state may be).
+    (``dtype_tag`` only picks the dtype.)"""
+    return NULL if p == NULL else <floating *>p + i
+
+
+cdef struct B1Run:
+    # the state of a two-part batch-1 epoch carried from one block of samples to the next
+    double acc
+    double lr
+    long long t
+    int status
+    int have_next
+
+
+cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
+                       floating *sw, intp *order, intp s0, intp s1, int hidden_act,
+                       int loss_kind, int opt_kind, double *h, double alpha, double l2_first,
+                       floating *buf, intp pstride, intp *off, floating *zeros, double *part,
+                       fnn_b1par_bar *bar, B1Run *run, int tid, int nth) noexcept nogil:
+    """Batch size 1, samples ``[s0, s1)`` of the epoch (positions in ``order``), the network
+    split in ``B1PAR_PARTS`` parts: part ``v`` owns the rows ``[K v / P, K (v + 1) / P)`` of
+    every weight matrix (K = units[l]), for the forward product and the update, and the same
+    units of each hidden layer's activations, deltas and bias. Thread ``tid`` of ``nth <= P``
+    runs the parts ``[tid P / nth, (tid + 1) P / nth)`` (``nth == 1``: every part, one after
+    the other, with the very same operations and so the same results as two threads).
+
+    Per sample: forward, each layer's partial product over a part's rows into that part's
+    slot of ``buf`` (offsets ``off``, ``pstride`` elements per part), a barrier, then the sum
+    of the partials (part order) + bias + activation for the part's units of the next layer
+    (the output layer: every unit, into the part's own ``z``); the loss row and the output
+    delta, computed for every part alike (so every thread sees the same loss and stops at the
+    same sample); backward, the fused rank-1 update of a part's rows of each layer, which
+    writes its units of the delta below, and a barrier before the next layer reads the whole
+    delta. The output bias is part 0's, updated after the first backward barrier (until then
+    other threads may still read it). The sums of squares of a part's new weights go to
+    ``part[v * PAD]`` at the end of the sample; every thread adds them in part order for the
+    next sample's L2 term. Needs ``L >= 2``: the hazards between samples are covered by the
+    barriers of the layers in between. Thread 0 stores the carried state in ``run``."""
+    cdef int L = net.L, l, u, v
+    cdef int v0 = tid * B1PAR_PARTS // nth, v1 = (tid + 1) * B1PAR_PARTS // nth
+    cdef intp C = net.units[L], s, idx, K, N, k0, k1, j0, j1
+    cdef floating *outz
+    cdef floating *outd
+    cdef floating *xin
+    cdef floating *a_prev
+    cdef floating *Dl
+    cdef floating *swb
+    cdef void *tb
+    cdef double S, scale, total, l2, l2sum, l2loc
+    cdef double acc = run.acc, lr = run.lr
+    cdef long long t = run.t
+    cdef int status = 0, have_next = run.have_next
+    for s in range(s0, s1):
+        idx = s if order == NULL else order[s]
+        xin = X + idx * d
+        tb = <char *>target + idx * tsz
+        swb = NULL if sw == NULL else sw + idx
+        S = 1.0 if swb == NULL else <double>swb[0]
+        if S <= 0.0:  # a zero-weight sample carries no gradient
+            continue
+        scale = 1.0 / S
+
+        # ---- forward
+        a_prev = xin
+        for l in range(L):
+            K = net.units[l]
+            N = net.units[l + 1]
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                if floating is float:
+                    fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros,
+                                         buf + v * pstride + off[l], k1 - k0, N)
+                else:
+                    fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
+                                         buf + v * pstride + off[l], k1 - k0, N)
+            if nth > 1:
+                fnn_b1par_wait(bar)
+            for v in range(v0, v1):
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
+                               <floating *>net.P[L + l], j0, j1)
+                    _act(hidden_act, <floating *>net.A[l] + j0, j1 - j0, 1)
+                else:
+                    _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
+                               B1PAR_PARTS, <floating *>net.P[L + l], 0, N)
+            a_prev = <floating *>net.A[l]
+        for v in range(v0, v1):
+            outz = buf + v * pstride + off[L]
+            outd = buf + v * pstride + off[L + 1]
+            total = _loss_rows(loss_kind, outz, tb, swb, outd, 1, C, scale, 1)
+        if alpha == 0.0:
+            l2sum = 0.0
+        elif have_next:
+            l2sum = 0.0
+            for u in range(B1PAR_PARTS):
+                l2sum = l2sum + part[u * PAD]
+        else:
+            l2sum = l2_first
+        acc += total * scale * S + 0.5 * alpha * l2sum
+        if not isfinite(acc):
+            status = 1
+            break
+        l2 = alpha / S
+        if opt_kind == 1:
+            t += 1
+            lr = _adam_rate(h, t)
+
+        # ---- backward: the fused updates of each part's rows
+        for v in range(v0, v1):
+            part[v * PAD + 1] = 0.0  # this sample's sum of squares, added up below
+        for l in range(L - 1, -1, -1):
+            K = net.units[l]
+            N = net.units[l + 1]
+            a_prev = xin if l == 0 else <floating *>net.A[l - 1]
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                outd = buf + v * pstride + off[L + 1]
+                if l == L - 2 and v == 0:
+                    _rank1(opt_kind, <floating *>net.P[2 * L - 1], NULL, outd, NULL,
+                           _at(outd, net.S0[2 * L - 1], 0), _at(outd, net.S1[2 * L - 1], 0),
+                           1, C, h, lr, 0.0)
+                Dl = outd if l == L - 1 else <floating *>net.D[l]
+                part[v * PAD + 1] += _rank1(
+                    opt_kind, <floating *>net.P[l] + k0 * N, a_prev + k0, Dl,
+                    <floating *>net.D[l - 1] + k0 if l > 0 else NULL,
+                    _at(outd, net.S0[l], k0 * N), _at(outd, net.S1[l], k0 * N), k1 - k0, N, h,
+                    lr, l2)
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _rank1(opt_kind, <floating *>net.P[L + l] + j0, NULL, Dl + j0, NULL,
+                           _at(outd, net.S0[L + l], j0), _at(outd, net.S1[L + l], j0), 1,
+                           j1 - j0, h, lr, 0.0)
+                if l > 0:
+                    _act_grad(hidden_act, a_prev + k0, <floating *>net.D[l - 1] + k0, k1 - k0,
+                              1)
+            if l > 0 and nth > 1:
+                fnn_b1par_wait(bar)
+        for v in range(v0, v1):
+            part[v * PAD] = part[v * PAD + 1]
+        have_next = 1
+    if tid == 0:
+        run.acc = acc
+        run.lr = lr
+        run.t = t
+        run.status = status
+        run.have_next = have_next
+
+
+cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, floating *sw,
+                      intp *order, intp n, int hidden_act, int loss_kind, int opt_kind,
+                      double *h, double alpha, long long *t_io, double *acc_out) noexcept nogil:
+    """A batch-size-1 epoch split in ``B1PAR_PARTS`` parts (``_b1par_block``), by blocks of
+    ``B1PAR_BLOCK`` samples, each block on two threads or on the calling thread: the results
+    are the same either way. On a busy machine two threads in lock step wait for each other's
+    turn on a core, so (``_b1par_mode`` 0) a block on two threads whose threads slept in the
+    barrier (the peer was not running) more than ``1 / B1PAR_SLEEPY`` of the block's time sends
+    the next 2 blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from
+    one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
+    cannot be allocated."""
+    global _b1par_epochs, _b1par_skip, _b1par_backoff
+    cdef int L = net.L, l, tid, nth, two
+    cdef intp pstride, wmax = 0, s0, s1
+    cdef long long t0
+    cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
+    cdef floating *buf = NULL
+    cdef floating *zeros = NULL
+    cdef double *part = <double *>malloc(B1PAR_PARTS * PAD * sizeof(double))
+    cdef double l2_first = 0.0
+    cdef B1Run run
+    cdef fnn_b1par_bar bar
+    if off != NULL and part != NULL:
+        # per part: the partial product of each layer, then the output row z and its delta,
+        # each rounded up to 16 elements, then 16 more: no two threads write one cache line
+        off[0] = 0
+        for l in range(L + 2):
+            wmax = net.units[l + 1] if l < L else net.units[L]
+            off[l + 1] = off[l] + (wmax + 15) // 16 * 16
+        pstride = off[L + 2] + 16
+        wmax = 0
+        for l in range(1, L + 1):
+            if net.units[l] > wmax:
+                wmax = net.units[l]
+        buf = <floating *>malloc(B1PAR_PARTS * pstride * sizeof(floating))
+        zeros = <floating *>calloc(wmax, sizeof(floating))
+    if buf == NULL or zeros == NULL:
+        free(off)
+        free(part)
+        free(buf)
+        free(zeros)
+        return -1
+    _b1par_epochs += 1
+    if alpha != 0.0:
+        for l in range(L):
+            if floating is float:
+                l2_first += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
+            else:
+                l2_first += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+    run.acc = 0.0
+    run.lr = h[0]
+    run.t = t_io[0]
+    run.status = 0
+    run.have_next = 0
+    s0 = 0
+    while s0 < n and run.status == 0:
+        s1 = s0 + B1PAR_BLOCK if n - s0 > B1PAR_BLOCK else n
+        if _b1par_mode != 0:
+            two = _b1par_mode == 1
+        else:
+            two = _b1par_skip <= 0
+            if not two:
+                _b1par_skip -= 1
+        t0 = fnn_b1par_now_ns()
+        if two:
+            with parallel(num_threads=B1PAR_PARTS):
+                tid = threadid()
+                nth = fnn_par_num_threads()
+                fnn_b1par_start(&bar, tid, nth)
+                _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
+                             opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part,
+                             &bar, &run, tid, nth)
+        else:
+            _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
+                         opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
+                         &run, 0, 1)
+        if two and _b1par_mode == 0:
+            if bar.slept_ns * B1PAR_SLEEPY > fnn_b1par_now_ns() - t0:
+                if _b1par_backoff < B1PAR_BACKOFF:
+                    _b1par_backoff *= 2
+                _b1par_skip = _b1par_backoff
+            else:
+                _b1par_backoff = 1
+        s0 = s1
+    t_io[0] = run.t
+    acc_out[0] = run.acc
+    free(off)
+    free(part)
+    free(buf)
+    free(zeros)
+    return run.status
 
 
 cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, intp k,
@@ -551,6 +895,12 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef bint chunked
     cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
+    if (bs == 1 and nt >= 2 and L >= 2 and n >= 2
+            and _params(net) >= _b1par_min_params):
+        status = _b1par_epoch(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
+                              opt_kind, h, alpha, t_io, acc_out)
+        if status >= 0:
+            return status
     if nb == 1:
         # one batch of every row (full batch): the order only permutes the terms of the sums,
         # so use the rows in place instead of gathering a shuffled copy of X
