@@ -25,8 +25,6 @@
 #define FV_MT __mmask16
 #define FV_LANES 16
 #define FV_OP(x) _mm512_##x##_ps
-#define FV_CLASS(x, c) _mm512_fpclass_ps_mask(x, c)
-#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_ps_mask(k, x, c)
 #define FV_S(name) name##_f32
 #else
 #define FV_T double
@@ -34,47 +32,8 @@
 #define FV_MT __mmask8
 #define FV_LANES 8
 #define FV_OP(x) _mm512_##x##_pd
-#define FV_CLASS(x, c) _mm512_fpclass_pd_mask(x, c)
-#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_pd_mask(k, x, c)
 #define FV_S(name) name##_f64
 #endif
-
-/* vfpclass categories */
-#define FV_DENORMAL 0x20
-#define FV_ZERO 0x06
-#define FV_NOT_NORMAL 0xBF /* NaN, +-0, +-inf, denormal: everything but finite normal numbers */
-
-/* num / den on the FMA units: estimate of 1 / den (14 bits), Newton-Raphson steps to a full
- * reciprocal r (float: 1 step, double: 2), q = num r, then the residual step
- * q += (num - den q) r (Markstein), which gives the division's result when num and q are
- * normal numbers.  A vector with a subnormal num is divided (the residual is then not exact);
- * lanes whose q is not a finite normal number (NaN from den = +inf or an infinite num,
- * overflow, a subnormal quotient) are divided again, except +-0 / den, whose sign the residual
- * step can lose and num den restores (the moments of a long-dead unit underflow to +-0: not
- * worth a division each time).  Lanes outside `live` (past the end of a row) are not looked
- * at. */
-FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den, FV_MT live)
-{
-    if (__builtin_expect(FV_MCLASS(live, num, FV_DENORMAL) != 0, 0))
-        return FV_OP(div)(num, den);
-    const FV_VT one = FV_OP(set1)(1.0);
-    FV_VT r = FV_OP(rcp14)(den);
-    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
-#if !FNN_V4_F32
-    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
-#endif
-    FV_VT q = FV_OP(mul)(num, r);
-    q = FV_OP(fmadd)(FV_OP(fnmadd)(den, q, num), r, q);
-    FV_MT bad = FV_MCLASS(live, q, FV_NOT_NORMAL);
-    if (__builtin_expect(bad != 0, 0)) {
-        const FV_MT zero = FV_MCLASS(bad, num, FV_ZERO) & FV_CLASS(q, FV_ZERO);
-        q = FV_OP(mask_mul)(q, zero, num, den);
-        bad &= ~zero;
-        if (bad)
-            q = FV_OP(mask_div)(q, bad, num, den);
-    }
-    return q;
-}
 
 #define FV_LD(ptr) (full ? FV_OP(loadu)(ptr) : FV_OP(maskz_loadu)(msk, ptr))
 #define FV_ST(ptr, x)                                                                          \
@@ -180,15 +139,17 @@ FNN_V4 static double FV_S(fnn_train_r1_sgd_v4)(FV_T *p, const FV_T *a, const FV_
     return _mm512_reduce_add_pd(acc);
 }
 
-/* ---- Adam: one vector; nr selects the Newton-Raphson division */
+/* ---- Adam: one vector; nr_div / nr_sqrt select the FMA-unit division / square root
+ * (fnn_v4_div_nr_*, fnn_v4_sqrt_nr_* of fastnn_simd.h) */
 struct FV_S(fnn_v4_adam_c) {
     FV_VT l2, lr, b1, b2, c1, c2, eps;
 };
 
 FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const FV_T *dj,
                                              FV_VT ak, const struct FV_S(fnn_v4_adam_c) *c,
-                                             FV_MT msk, const int full, const int nr,
-                                             const int with_dot, FV_VT *dot, FV_VT *sq)
+                                             FV_MT msk, const int full, const int nr_div,
+                                             const int nr_sqrt, const int with_dot, FV_VT *dot,
+                                             FV_VT *sq)
 {
     const FV_VT d = FV_LD(dj), p = FV_LD(pk);
     const FV_VT ge = FV_OP(fmadd)(c->l2, p, FV_OP(mul)(ak, d));
@@ -198,12 +159,12 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
     const FV_VT vi = FV_OP(fmadd)(c->b2, FV_LD(vk), FV_OP(mul)(FV_OP(mul)(ge, ge), c->c2));
     FV_ST(mk, mi);
     FV_ST(vk, vi);
-    FV_VT den = FV_OP(add)(FV_OP(sqrt)(vi), c->eps);
+    FV_VT den = FV_OP(add)(nr_sqrt ? FV_S(fnn_v4_sqrt_nr)(vi, msk) : FV_OP(sqrt)(vi), c->eps);
     if (!full) /* lanes past the row: 0 / 1, nothing special for the checks to catch */
         den = FV_OP(mask_mov)(FV_OP(set1)(1.0), msk, den);
     const FV_VT num = FV_OP(mul)(c->lr, mi);
     const FV_VT pn =
-        FV_OP(sub)(p, nr ? FV_S(fnn_v4_div_nr)(num, den, msk) : FV_OP(div)(num, den));
+        FV_OP(sub)(p, nr_div ? FV_S(fnn_v4_div_nr)(num, den, msk) : FV_OP(div)(num, den));
     FV_ST(pk, pn);
     *sq = FV_OP(fmadd)(pn, pn, *sq);
 }
@@ -227,12 +188,20 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
 #ifndef FNN_V4_NRMASK_F64
 #define FNN_V4_NRMASK_F64 2
 #endif
+#ifndef FNN_V4_SQRTMASK_F32
+#define FNN_V4_SQRTMASK_F32 0
+#endif
+#ifndef FNN_V4_SQRTMASK_F64
+#define FNN_V4_SQRTMASK_F64 0
+#endif
 #if FNN_V4_F32
 #define FV_GROUP FNN_V4_GROUP_F32
 #define FV_NRMASK FNN_V4_NRMASK_F32
+#define FV_SQRTMASK FNN_V4_SQRTMASK_F32
 #else
 #define FV_GROUP FNN_V4_GROUP_F64
 #define FV_NRMASK FNN_V4_NRMASK_F64
+#define FV_SQRTMASK FNN_V4_SQRTMASK_F64
 #endif
 
 FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const FV_T *d,
@@ -255,14 +224,14 @@ FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const F
             for (int u = 0; u < FV_GROUP; u++)
                 FV_S(fnn_v4_adam_vec)(pk + j + u * FV_LANES, mk + j + u * FV_LANES,
                                       vk + j + u * FV_LANES, d + j + u * FV_LANES, ak, c, all, 1,
-                                      (FV_NRMASK >> u) & 1, with_dot, u & 1 ? &dot1 : &dot0,
-                                      u & 1 ? &sq1 : &sq0);
+                                      (FV_NRMASK >> u) & 1, (FV_SQRTMASK >> u) & 1, with_dot,
+                                      u & 1 ? &dot1 : &dot0, u & 1 ? &sq1 : &sq0);
         for (; j < Nv; j += FV_LANES)
             FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NRMASK != 0,
-                                  with_dot, &dot0, &sq0);
+                                  0, with_dot, &dot0, &sq0);
         if (Nv < N)
             FV_S(fnn_v4_adam_vec)(pk + Nv, mk + Nv, vk + Nv, d + Nv, ak, c, msk, 0,
-                                  FV_NRMASK != 0, with_dot, &dot1, &sq1);
+                                  FV_NRMASK != 0, 0, with_dot, &dot1, &sq1);
         acc = FV_S(fnn_v4_acc)(acc, FV_OP(add)(sq0, sq1));
         if (with_dot)
             back[k] = FV_OP(reduce_add)(FV_OP(add)(dot0, dot1));
@@ -363,14 +332,10 @@ FNN_V4 static void FV_S(fnn_train_vecmat_v4)(const FV_T *a, const FV_T *W, const
 #undef FV_MT
 #undef FV_LANES
 #undef FV_OP
-#undef FV_CLASS
-#undef FV_MCLASS
 #undef FV_S
-#undef FV_ZERO
-#undef FV_DENORMAL
-#undef FV_NOT_NORMAL
 #undef FV_LD
 #undef FV_ST
 #undef FV_GROUP
 #undef FV_NRMASK
+#undef FV_SQRTMASK
 #undef FV_VM_COLS
