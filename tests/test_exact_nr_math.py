@@ -4,8 +4,10 @@ general-path Adam kernel (``fnn_adam_v4_*``, which mixes divider and FMA-unit di
 square roots) must give exactly what the compiler-vectorised kernel gives.
 
 The hardest square roots are inputs whose root lies within ~2^-2p of a midpoint between two
-floats: ``a = RN(m^2)`` for a midpoint ``m`` whose square is a small distance ``c`` from a
-float, found from the modular square roots of ``+-c`` (Hensel lifting).  (All 2^32 float bit
+floats (where rounding to nearest changes) or of a float (where the kernel's intermediate
+rounding toward zero changes): ``a = RN(m^2)`` for such an ``m`` whose square is a small
+distance ``c`` from a float, found from the modular square roots of ``+-c`` (Hensel
+lifting).  (All 2^32 float bit
 patterns were also checked once by hand; the test below covers every mantissa of two binades.)
 """
 
@@ -50,20 +52,23 @@ def _sqrt_mod_pow2(c, k):
     return x
 
 
-def _near_midpoint_inputs(dt, n_residues=300):
-    """Inputs whose square root is within c 2^-(2p+2) (relative) of a midpoint, c < 8 n."""
+def _near_tie_inputs(dt, q, n_residues=300):
+    """Inputs in [1, 4) whose square root is within c 2^-(2q+1) of a multiple of 2^-q, c < 8 n:
+    q = p the midpoints between floats of [1, 2) (where rounding to nearest changes), q = p - 1
+    the floats themselves (where rounding toward zero changes)."""
     p = PREC[dt]
     out = []
-    # a in [1, 2): a = A 2^(1-p), midpoint m = M 2^-p, M odd: M^2 vs A 2^(p+1) (mod 2^(p+1));
-    # a in [2, 4): a = A 2^(2-p): mod 2^(p+2)
-    for k, lo, hi in ((p + 1, 1.0, 2.0), (p + 2, 2.0, 4.0)):
+    # root X 2^-q, X in [2^q, 2^(q+1)); a = X^2 2^-2q is a multiple of 2^(1-p) in [1, 2) and
+    # of 2^(2-p) in [2, 4): X^2 = +-c (mod 2^k), k = 2q + 1 - p or 2q + 2 - p
+    for k, lo, hi in ((2 * q + 1 - p, 1.0, 2.0), (2 * q + 2 - p, 2.0, 4.0)):
         mod = 1 << k
         for j in range(n_residues):
-            for c in (1 + 8 * j, mod - 7 - 8 * j):  # M^2 = +c or -(7 + 8 j) mod 2^k
+            for c in (1 + 8 * j, mod - 7 - 8 * j):  # X^2 = 1 + 8 j or -(7 + 8 j) (mod 2^k)
                 x = _sqrt_mod_pow2(c, k)
-                for M in {x % mod, (-x) % mod, (x + mod // 2) % mod, (-x + mod // 2) % mod}:
-                    for MM in (M, M + mod, M + 2 * mod):
-                        a = (MM * MM + mod // 2) // mod * 2.0 ** (k - 2 * p)
+                for X in {x % mod, (-x) % mod, (x + mod // 2) % mod, (-x + mod // 2) % mod}:
+                    X += (1 << q) // mod * mod
+                    for XX in (X, X + mod, X + 2 * mod):
+                        a = (XX * XX + mod // 2) // mod * 2.0 ** (k - 2 * q)
                         if lo <= a < hi:
                             out.append(a)
     return np.unique(np.array(out, dtype=dt))
@@ -124,8 +129,9 @@ def test_sqrt_nr_boundaries_and_specials_are_ieee(dt):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
-def test_sqrt_nr_near_midpoints_is_ieee(dt):
-    x = _near_midpoint_inputs(dt)
+@pytest.mark.parametrize("tie", ["midpoints", "floats"])
+def test_sqrt_nr_near_ties_is_ieee(dt, tie):
+    x = _near_tie_inputs(dt, PREC[dt] if tie == "midpoints" else PREC[dt] - 1)
     assert x.size > 500
     x = _scaled(x, dt)
     _assert_bits_equal(_sqrt_nr(x), np.sqrt(x), x)
