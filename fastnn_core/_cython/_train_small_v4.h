@@ -169,13 +169,21 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
     *sq = FV_OP(fmadd)(pn, pn, *sq);
 }
 
-/* Which vectors divide with Newton-Raphson: the divider does sqrt + div of an exact vector
- * (double: 11.4 + 6.3 TSC cycles, float: ~7 + ~4.5), the FMA units ~9 more operations for a
- * Newton-Raphson one.  Rows go in groups of FNN_V4_GROUP_* vectors, vector u of a group
- * dividing by Newton-Raphson when bit u of FNN_V4_NRMASK_* is set (vectors after the last
- * whole group and the masked tail: when any bit is).  Measured on Zen 4, (256, 128) epochs:
- * double 1 of 2 (3.2-3.35 s) beat 0 (3.5 s), all (3.8 s), 1 of 3 (3.3-3.5 s), 2 of 3 (3.4 s) and
- * 1 of 4 (3.3-3.8 s); float 0 of 2 beat 1 of 2 (1.5 vs 1.8 s) and all (1.95 s). */
+/* Which vectors take the FMA units' division or square root (fnn_v4_div_nr_*,
+ * fnn_v4_sqrt_nr_*): the divider does sqrt + div of an exact vector (double: 11.4 + 6.3 TSC
+ * cycles, float: ~7 + ~4.5), the FMA units ~9 more operations for a Newton-Raphson division
+ * and ~13 for a square root.  Rows go in groups of FNN_V4_GROUP_* vectors, vector u of a
+ * group dividing by Newton-Raphson when bit u of FNN_V4_NRMASK_* is set (vectors after the
+ * last whole group and the masked tail: when any bit is) and taking its square root on the
+ * FMA units when bit u of FNN_V4_SQRTMASK_* is.  Measured on Zen 4, (256, 128) epochs:
+ * double, division: 1 of 2 (3.2-3.35 s) beat 0 (3.5 s), all (3.8 s), 1 of 3 (3.3-3.5 s), 2 of
+ * 3 (3.4 s) and 1 of 4 (3.3-3.8 s); float 0 of 2 beat 1 of 2 (1.5 vs 1.8 s) and all (1.95 s).
+ * Then the square root, double (a kernel micro-benchmark, cycles per parameter, (256, 128) /
+ * hidden 100): 1 root of 3 vectors 1.91 / 2.07 against 1.97 / 2.22 for 1 division of 2, 2 of
+ * 5 roots 1.98 / 2.11, a root and a division of 3 2.19 / 2.41; epochs, interleaved: hidden 100
+ * 0.69 against 0.72 s, (256, 128) 3.27 against 3.38 s.  Float loses with any square roots
+ * there (1 of 6: 0.82 / 0.95 against 0.74 / 0.89; the update also carries the gradient's
+ * product and both sums, so the FMA units are the busier). */
 #ifndef FNN_V4_GROUP_F32
 #define FNN_V4_GROUP_F32 2
 #endif
@@ -183,16 +191,16 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
 #define FNN_V4_NRMASK_F32 0
 #endif
 #ifndef FNN_V4_GROUP_F64
-#define FNN_V4_GROUP_F64 2
+#define FNN_V4_GROUP_F64 3
 #endif
 #ifndef FNN_V4_NRMASK_F64
-#define FNN_V4_NRMASK_F64 2
+#define FNN_V4_NRMASK_F64 0
 #endif
 #ifndef FNN_V4_SQRTMASK_F32
 #define FNN_V4_SQRTMASK_F32 0
 #endif
 #ifndef FNN_V4_SQRTMASK_F64
-#define FNN_V4_SQRTMASK_F64 0
+#define FNN_V4_SQRTMASK_F64 1
 #endif
 #if FNN_V4_F32
 #define FV_GROUP FNN_V4_GROUP_F32

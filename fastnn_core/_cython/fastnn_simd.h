@@ -806,10 +806,9 @@ FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
  * Zen 4 runs vsqrtpd zmm in ~11.4 and vdivpd zmm in ~6.3 cycles per 8 doubles (float: ~7 and
  * ~4.5 per 16) on one divider, which bounds Adam's element update; the FMA units compute the
  * same IEEE results (fnn_v4_div_nr_*, fnn_v4_sqrt_nr_*), so a share of the vectors takes them
- * while the others use the divider.  Used by the batch-1 kernels (_train_small_v4.h) and by
- * fnn_adam_f32 / fnn_adam_f64 below on CPUs with AVX-512 (fnn_adam_clones_* elsewhere).  The
- * target attribute is _train_small.h's FNN_V4, so that both can inline the helpers (gcc does
- * not inline across different arch= targets). */
+ * while the others use the divider.  Used by the batch-1 kernels (_train_small_v4.h, whose
+ * FNN_V4 is FNN_TARGET_AVX512: gcc does not inline across different arch= targets) and by
+ * fnn_adam_f32 / fnn_adam_f64 below on CPUs with AVX-512 (fnn_adam_clones_* elsewhere). */
 #if FNN_HAVE_CLONES
 #include <immintrin.h>
 #define FNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,fma")))
@@ -908,27 +907,33 @@ FNN_DEFINE_V4_NR(double, f64, __m512d, __mmask8, pd, 64, 2, 0x7FF0000000000000LL
                  123LL << 52, 0x7FFLL << 52, 0x1p-48)
 #undef FNN_DEFINE_V4_NR
 
-/* Which vectors of fnn_adam_v4_*: rows go in groups of FNN_ADAM_V4_GROUP_* vectors, vector u
- * of a group dividing by Newton-Raphson when bit u of FNN_ADAM_V4_DIV_* is set and taking its
- * square root on the FMA units when bit u of FNN_ADAM_V4_SQRT_* is (the vectors after the
- * last whole group and the masked tail use the divider). */
+/* Which vectors of fnn_adam_v4_*: the array goes in groups of FNN_ADAM_V4_GROUP_* vectors,
+ * vector u of a group dividing by Newton-Raphson when bit u of FNN_ADAM_V4_DIV_* is set and
+ * taking its square root on the FMA units when bit u of FNN_ADAM_V4_SQRT_* is (the vectors
+ * after the last whole group and the masked tail use the divider).  Per FMA operation the
+ * square root frees more divider time than the division (double: 11.4 cycles for ~13
+ * operations against 6.3 for ~9).  Zen 4, TSC cycles per parameter, 60042 parameters in cache:
+ * double: 1 square root of 3 vectors 1.78 (also 2 of 5, 3 of 8), 1 of 2 1.91, 1 division of
+ * 2 (the batch-1 mix) 1.90, a division and a root of 3 or 4 1.80-1.97, neither 2.26, the
+ * vectorised fnn_adam_clones_f64 2.34; float: 1 root of 6 vectors 0.65 (1 of 5 0.66, 1 of 8
+ * 0.66, 1 of 4 0.69, 1 of 2 0.84), neither 0.72, a division of 2 0.72, clones 0.75. */
 #ifndef FNN_ADAM_V4_GROUP_F32
-#define FNN_ADAM_V4_GROUP_F32 2
+#define FNN_ADAM_V4_GROUP_F32 6
 #endif
 #ifndef FNN_ADAM_V4_DIV_F32
 #define FNN_ADAM_V4_DIV_F32 0
 #endif
 #ifndef FNN_ADAM_V4_SQRT_F32
-#define FNN_ADAM_V4_SQRT_F32 0
+#define FNN_ADAM_V4_SQRT_F32 1
 #endif
 #ifndef FNN_ADAM_V4_GROUP_F64
-#define FNN_ADAM_V4_GROUP_F64 2
+#define FNN_ADAM_V4_GROUP_F64 3
 #endif
 #ifndef FNN_ADAM_V4_DIV_F64
-#define FNN_ADAM_V4_DIV_F64 2
+#define FNN_ADAM_V4_DIV_F64 0
 #endif
 #ifndef FNN_ADAM_V4_SQRT_F64
-#define FNN_ADAM_V4_SQRT_F64 0
+#define FNN_ADAM_V4_SQRT_F64 1
 #endif
 
 /* fnn_adam_clones_* with explicit 512-bit vectors, the same element expressions and FMA
