@@ -8,7 +8,7 @@
  * takes no scalar tail; N % lanes == 0 is not needed by any path.
  *
  * Element expressions and their FMA contractions are those gcc gives fastnn_simd.h's fnn_sgd /
- * fnn_adam (checked in the disassembly): ge = fma(l2, p, g) with g = a_k d rounded;
+ * fnn_adam_clones (checked in the disassembly): ge = fma(l2, p, g) with g = a_k d rounded;
  * sgd: t = lr ge, v = fms(mom, v, t), p += v (Nesterov: p += fms(mom, v_new, t));
  * adam: m = fma(b1, m, c1 ge), v = fma(b2, v, (ge ge) c2), p -= (lr m) / (sqrt(v) + eps).
  *
