@@ -5,7 +5,8 @@ rank-1 updates) against the Python reference loop and against IEEE arithmetic.
 The kernels run whole rows through 512-bit vectors (16 float / 8 double lanes) with the last
 partial vector of a row under a lane mask, update rows in a strided order (0, s, 2s, ..., 1,
 1 + s, ...; s >= 2 when rows end in a partial vector), keep up to 8 vectors of z in registers
-in the vector-matrix product, and divide every other float64 Adam vector by Newton-Raphson.
+in the vector-matrix product, and take the square root of every third float64 Adam vector on
+the FMA units (exactly: tests/test_exact_nr_math.py).
 So the shapes below have layer widths that are multiples of 16, of 8 but not 16, of neither,
 below one vector (3, and 1 for a binary output, where s is 6 / 16), and above 8 vectors (150:
 two column blocks, the second partial); inputs have zeros (rows the product skips).  On a CPU
@@ -107,8 +108,9 @@ def test_batch1_adam_bitwise_with_special_moments(dt, C):
     """One Adam step of a 1-layer network (d x C, C not always a multiple of the lanes):
     every new parameter equals ``p - lr_t * m / (sqrt(v) + eps)`` from the kernel's own new
     m and v, bit for bit (the sign of zero included), for moments that are 0, -0, subnormal,
-    tiny, huge and infinite and parameters that are +-0 or subnormal: the exact-division
-    vectors, the float64 Newton-Raphson vectors with their fallbacks, and the masked tails."""
+    tiny, huge and infinite and parameters that are +-0 or subnormal: the divider's vectors,
+    the float64 vectors whose square root the FMA units take (with their fallbacks), and the
+    masked tails."""
     from fastnn_core._cython._train import train_epoch
 
     rng = np.random.RandomState(C)

@@ -471,3 +471,24 @@ def _exp(x, out, int isa=0):
         od = out
         rc = fnn_exp_array_f64(&xd[0], &od[0], xd.shape[0], isa)
     return rc == 0
+
+
+def _sqrt_nr(x, out):
+    """``out = sqrt(x)`` with the square root that fastnn's AVX-512 Adam computes on the FMA
+    units (every vector), for tests. Returns False (``out`` untouched) without AVX-512."""
+    cdef const float[::1] xf
+    cdef const double[::1] xd
+    cdef float[::1] of
+    cdef double[::1] od
+    cdef int rc
+    if x.shape[0] == 0:
+        return True
+    if _is_f32(x):
+        xf = x
+        of = out
+        rc = fnn_sqrt_nr_array_f32(&xf[0], &of[0], xf.shape[0])
+    else:
+        xd = x
+        od = out
+        rc = fnn_sqrt_nr_array_f64(&xd[0], &od[0], xd.shape[0])
+    return rc == 0

@@ -244,7 +244,7 @@ FNN_DEFINE_RANK1(double, f64, sqrt)
 #include <float.h>
 #include <immintrin.h>
 #include <stdlib.h>
-#define FNN_V4 __attribute__((target("avx512f,avx512dq,fma")))
+#define FNN_V4 FNN_TARGET_AVX512 /* fastnn_simd.h: so that the Adam helpers there inline */
 
 /* 1 when this CPU runs the AVX-512 copies; FASTNN_BATCH1_PORTABLE=1 in the environment (read
  * once, at the first batch-1 step) keeps the portable kernels, so that tests can run them on

@@ -8,7 +8,7 @@
  * takes no scalar tail; N % lanes == 0 is not needed by any path.
  *
  * Element expressions and their FMA contractions are those gcc gives fastnn_simd.h's fnn_sgd /
- * fnn_adam (checked in the disassembly): ge = fma(l2, p, g) with g = a_k d rounded;
+ * fnn_adam_clones (checked in the disassembly): ge = fma(l2, p, g) with g = a_k d rounded;
  * sgd: t = lr ge, v = fms(mom, v, t), p += v (Nesterov: p += fms(mom, v_new, t));
  * adam: m = fma(b1, m, c1 ge), v = fma(b2, v, (ge ge) c2), p -= (lr m) / (sqrt(v) + eps).
  *
@@ -25,8 +25,6 @@
 #define FV_MT __mmask16
 #define FV_LANES 16
 #define FV_OP(x) _mm512_##x##_ps
-#define FV_CLASS(x, c) _mm512_fpclass_ps_mask(x, c)
-#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_ps_mask(k, x, c)
 #define FV_S(name) name##_f32
 #else
 #define FV_T double
@@ -34,47 +32,8 @@
 #define FV_MT __mmask8
 #define FV_LANES 8
 #define FV_OP(x) _mm512_##x##_pd
-#define FV_CLASS(x, c) _mm512_fpclass_pd_mask(x, c)
-#define FV_MCLASS(k, x, c) _mm512_mask_fpclass_pd_mask(k, x, c)
 #define FV_S(name) name##_f64
 #endif
-
-/* vfpclass categories */
-#define FV_DENORMAL 0x20
-#define FV_ZERO 0x06
-#define FV_NOT_NORMAL 0xBF /* NaN, +-0, +-inf, denormal: everything but finite normal numbers */
-
-/* num / den on the FMA units: estimate of 1 / den (14 bits), Newton-Raphson steps to a full
- * reciprocal r (float: 1 step, double: 2), q = num r, then the residual step
- * q += (num - den q) r (Markstein), which gives the division's result when num and q are
- * normal numbers.  A vector with a subnormal num is divided (the residual is then not exact);
- * lanes whose q is not a finite normal number (NaN from den = +inf or an infinite num,
- * overflow, a subnormal quotient) are divided again, except +-0 / den, whose sign the residual
- * step can lose and num den restores (the moments of a long-dead unit underflow to +-0: not
- * worth a division each time).  Lanes outside `live` (past the end of a row) are not looked
- * at. */
-FNN_V4 FNN_INLINE FV_VT FV_S(fnn_v4_div_nr)(FV_VT num, FV_VT den, FV_MT live)
-{
-    if (__builtin_expect(FV_MCLASS(live, num, FV_DENORMAL) != 0, 0))
-        return FV_OP(div)(num, den);
-    const FV_VT one = FV_OP(set1)(1.0);
-    FV_VT r = FV_OP(rcp14)(den);
-    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
-#if !FNN_V4_F32
-    r = FV_OP(fmadd)(r, FV_OP(fnmadd)(den, r, one), r);
-#endif
-    FV_VT q = FV_OP(mul)(num, r);
-    q = FV_OP(fmadd)(FV_OP(fnmadd)(den, q, num), r, q);
-    FV_MT bad = FV_MCLASS(live, q, FV_NOT_NORMAL);
-    if (__builtin_expect(bad != 0, 0)) {
-        const FV_MT zero = FV_MCLASS(bad, num, FV_ZERO) & FV_CLASS(q, FV_ZERO);
-        q = FV_OP(mask_mul)(q, zero, num, den);
-        bad &= ~zero;
-        if (bad)
-            q = FV_OP(mask_div)(q, bad, num, den);
-    }
-    return q;
-}
 
 #define FV_LD(ptr) (full ? FV_OP(loadu)(ptr) : FV_OP(maskz_loadu)(msk, ptr))
 #define FV_ST(ptr, x)                                                                          \
@@ -180,15 +139,17 @@ FNN_V4 static double FV_S(fnn_train_r1_sgd_v4)(FV_T *p, const FV_T *a, const FV_
     return _mm512_reduce_add_pd(acc);
 }
 
-/* ---- Adam: one vector; nr selects the Newton-Raphson division */
+/* ---- Adam: one vector; nr_div / nr_sqrt select the FMA-unit division / square root
+ * (fnn_v4_div_nr_*, fnn_v4_sqrt_nr_* of fastnn_simd.h) */
 struct FV_S(fnn_v4_adam_c) {
     FV_VT l2, lr, b1, b2, c1, c2, eps;
 };
 
 FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const FV_T *dj,
                                              FV_VT ak, const struct FV_S(fnn_v4_adam_c) *c,
-                                             FV_MT msk, const int full, const int nr,
-                                             const int with_dot, FV_VT *dot, FV_VT *sq)
+                                             FV_MT msk, const int full, const int nr_div,
+                                             const int nr_sqrt, const int with_dot, FV_VT *dot,
+                                             FV_VT *sq)
 {
     const FV_VT d = FV_LD(dj), p = FV_LD(pk);
     const FV_VT ge = FV_OP(fmadd)(c->l2, p, FV_OP(mul)(ak, d));
@@ -198,23 +159,31 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
     const FV_VT vi = FV_OP(fmadd)(c->b2, FV_LD(vk), FV_OP(mul)(FV_OP(mul)(ge, ge), c->c2));
     FV_ST(mk, mi);
     FV_ST(vk, vi);
-    FV_VT den = FV_OP(add)(FV_OP(sqrt)(vi), c->eps);
+    FV_VT den = FV_OP(add)(nr_sqrt ? FV_S(fnn_v4_sqrt_nr)(vi, msk) : FV_OP(sqrt)(vi), c->eps);
     if (!full) /* lanes past the row: 0 / 1, nothing special for the checks to catch */
         den = FV_OP(mask_mov)(FV_OP(set1)(1.0), msk, den);
     const FV_VT num = FV_OP(mul)(c->lr, mi);
     const FV_VT pn =
-        FV_OP(sub)(p, nr ? FV_S(fnn_v4_div_nr)(num, den, msk) : FV_OP(div)(num, den));
+        FV_OP(sub)(p, nr_div ? FV_S(fnn_v4_div_nr)(num, den, msk) : FV_OP(div)(num, den));
     FV_ST(pk, pn);
     *sq = FV_OP(fmadd)(pn, pn, *sq);
 }
 
-/* Which vectors divide with Newton-Raphson: the divider does sqrt + div of an exact vector
- * (double: 11.4 + 6.3 TSC cycles, float: ~7 + ~4.5), the FMA units ~9 more operations for a
- * Newton-Raphson one.  Rows go in groups of FNN_V4_GROUP_* vectors, vector u of a group
- * dividing by Newton-Raphson when bit u of FNN_V4_NRMASK_* is set (vectors after the last
- * whole group and the masked tail: when any bit is).  Measured on Zen 4, (256, 128) epochs:
- * double 1 of 2 (3.2-3.35 s) beat 0 (3.5 s), all (3.8 s), 1 of 3 (3.3-3.5 s), 2 of 3 (3.4 s) and
- * 1 of 4 (3.3-3.8 s); float 0 of 2 beat 1 of 2 (1.5 vs 1.8 s) and all (1.95 s). */
+/* Which vectors take the FMA units' division or square root (fnn_v4_div_nr_*,
+ * fnn_v4_sqrt_nr_*): the divider does sqrt + div of an exact vector (double: 11.4 + 6.3 TSC
+ * cycles, float: ~7 + ~4.5), the FMA units ~9 more operations for a Newton-Raphson division
+ * and ~13 for a square root.  Rows go in groups of FNN_V4_GROUP_* vectors, vector u of a
+ * group dividing by Newton-Raphson when bit u of FNN_V4_NRMASK_* is set (vectors after the
+ * last whole group and the masked tail: when any bit is) and taking its square root on the
+ * FMA units when bit u of FNN_V4_SQRTMASK_* is.  Measured on Zen 4, (256, 128) epochs:
+ * double, division: 1 of 2 (3.2-3.35 s) beat 0 (3.5 s), all (3.8 s), 1 of 3 (3.3-3.5 s), 2 of
+ * 3 (3.4 s) and 1 of 4 (3.3-3.8 s); float 0 of 2 beat 1 of 2 (1.5 vs 1.8 s) and all (1.95 s).
+ * Then the square root, double (a kernel micro-benchmark, cycles per parameter, (256, 128) /
+ * hidden 100): 1 root of 3 vectors 1.91 / 2.07 against 1.97 / 2.22 for 1 division of 2, 2 of
+ * 5 roots 1.98 / 2.11, a root and a division of 3 2.19 / 2.41; epochs, interleaved: hidden 100
+ * 0.69 against 0.72 s, (256, 128) 3.27 against 3.38 s.  Float loses with any square roots
+ * there (1 of 6: 0.82 / 0.95 against 0.74 / 0.89; the update also carries the gradient's
+ * product and both sums, so the FMA units are the busier). */
 #ifndef FNN_V4_GROUP_F32
 #define FNN_V4_GROUP_F32 2
 #endif
@@ -222,17 +191,25 @@ FNN_V4 FNN_INLINE void FV_S(fnn_v4_adam_vec)(FV_T *pk, FV_T *mk, FV_T *vk, const
 #define FNN_V4_NRMASK_F32 0
 #endif
 #ifndef FNN_V4_GROUP_F64
-#define FNN_V4_GROUP_F64 2
+#define FNN_V4_GROUP_F64 3
 #endif
 #ifndef FNN_V4_NRMASK_F64
-#define FNN_V4_NRMASK_F64 2
+#define FNN_V4_NRMASK_F64 0
+#endif
+#ifndef FNN_V4_SQRTMASK_F32
+#define FNN_V4_SQRTMASK_F32 0
+#endif
+#ifndef FNN_V4_SQRTMASK_F64
+#define FNN_V4_SQRTMASK_F64 1
 #endif
 #if FNN_V4_F32
 #define FV_GROUP FNN_V4_GROUP_F32
 #define FV_NRMASK FNN_V4_NRMASK_F32
+#define FV_SQRTMASK FNN_V4_SQRTMASK_F32
 #else
 #define FV_GROUP FNN_V4_GROUP_F64
 #define FV_NRMASK FNN_V4_NRMASK_F64
+#define FV_SQRTMASK FNN_V4_SQRTMASK_F64
 #endif
 
 FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const FV_T *d,
@@ -255,14 +232,14 @@ FNN_V4 FNN_INLINE __m512d FV_S(fnn_v4_adam_rows)(FV_T *p, const FV_T *a, const F
             for (int u = 0; u < FV_GROUP; u++)
                 FV_S(fnn_v4_adam_vec)(pk + j + u * FV_LANES, mk + j + u * FV_LANES,
                                       vk + j + u * FV_LANES, d + j + u * FV_LANES, ak, c, all, 1,
-                                      (FV_NRMASK >> u) & 1, with_dot, u & 1 ? &dot1 : &dot0,
-                                      u & 1 ? &sq1 : &sq0);
+                                      (FV_NRMASK >> u) & 1, (FV_SQRTMASK >> u) & 1, with_dot,
+                                      u & 1 ? &dot1 : &dot0, u & 1 ? &sq1 : &sq0);
         for (; j < Nv; j += FV_LANES)
             FV_S(fnn_v4_adam_vec)(pk + j, mk + j, vk + j, d + j, ak, c, all, 1, FV_NRMASK != 0,
-                                  with_dot, &dot0, &sq0);
+                                  0, with_dot, &dot0, &sq0);
         if (Nv < N)
             FV_S(fnn_v4_adam_vec)(pk + Nv, mk + Nv, vk + Nv, d + Nv, ak, c, msk, 0,
-                                  FV_NRMASK != 0, with_dot, &dot1, &sq1);
+                                  FV_NRMASK != 0, 0, with_dot, &dot1, &sq1);
         acc = FV_S(fnn_v4_acc)(acc, FV_OP(add)(sq0, sq1));
         if (with_dot)
             back[k] = FV_OP(reduce_add)(FV_OP(add)(dot0, dot1));
@@ -363,14 +340,10 @@ FNN_V4 static void FV_S(fnn_train_vecmat_v4)(const FV_T *a, const FV_T *W, const
 #undef FV_MT
 #undef FV_LANES
 #undef FV_OP
-#undef FV_CLASS
-#undef FV_MCLASS
 #undef FV_S
-#undef FV_ZERO
-#undef FV_DENORMAL
-#undef FV_NOT_NORMAL
 #undef FV_LD
 #undef FV_ST
 #undef FV_GROUP
 #undef FV_NRMASK
+#undef FV_SQRTMASK
 #undef FV_VM_COLS

@@ -756,8 +756,8 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
-    FNN_CLONES void fnn_adam_##S(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr_t, double b1_, \
-                                 double b2_, T eps, T l2)                                        \
+    FNN_CLONES void fnn_adam_clones_##S(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr_t,      \
+                                        double b1_, double b2_, T eps, T l2)                     \
     {                                                                                             \
         /* 1 - beta in double, then rounded: what NumPy does with (1 - beta1) * g */              \
         const T b1 = (T)b1_, b2 = (T)b2_, c1 = (T)(1.0 - b1_), c2 = (T)(1.0 - b2_);               \
@@ -813,6 +813,249 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
 
 FNN_DEFINE_ROWS(float, f32, fnn_exp_f32, fnn_sel_f32, log1pf, expm1f, tanhf, sqrtf)
 FNN_DEFINE_ROWS(double, f64, fnn_exp_f64, fnn_sel_f64, log1p, expm1, tanh, sqrt)
+
+/* ---- AVX-512 Adam: exact division and square root partly on the FMA units --------------
+ * Zen 4 runs vsqrtpd zmm in ~11.4 and vdivpd zmm in ~6.3 cycles per 8 doubles (float: ~7 and
+ * ~4.5 per 16) on one divider, which bounds Adam's element update; the FMA units compute the
+ * same IEEE results (fnn_v4_div_nr_*, fnn_v4_sqrt_nr_*), so a share of the vectors takes them
+ * while the others use the divider.  Used by the batch-1 kernels (_train_small_v4.h, whose
+ * FNN_V4 is FNN_TARGET_AVX512: gcc does not inline across different arch= targets) and by
+ * fnn_adam_f32 / fnn_adam_f64 below on CPUs with AVX-512 (fnn_adam_clones_* elsewhere). */
+#if FNN_HAVE_CLONES
+#include <immintrin.h>
+#define FNN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,fma")))
+
+/* vfpclass categories */
+#define FNN_FPC_DENORMAL 0x20
+#define FNN_FPC_ZERO 0x06
+#define FNN_FPC_NOT_NORMAL 0xBF /* NaN, +-0, +-inf, denormal: all but finite normal numbers */
+
+/* Element type T (suffix S), vector VT, lane mask MT, intrinsic suffix P (ps / pd), integer
+ * lane width W; NR Newton-Raphson steps take a 14-bit reciprocal to full precision (float 1,
+ * double 2); EXP the exponent field and MANT the mantissa bits; square roots of inputs in
+ * [SQRT_LO, max] (bit pattern SQRT_LO_BITS, INF_BITS that of +inf) are computed on the FMA
+ * units with the bias SQRT_BIAS (see fnn_v4_sqrt_nr_*). */
+#define FNN_DEFINE_V4_NR(T, S, VT, MT, P, W, NR, EXP, MANT, SQRT_LO_BITS, INF_BITS, SQRT_BIAS)    \
+    /* num / den on the FMA units: estimate of 1 / den (14 bits), NR Newton-Raphson steps to a    \
+     * full reciprocal r, q = num r, then the residual step q += (num - den q) r (Markstein),     \
+     * which gives the division's result when num and q are normal numbers.  A vector with a      \
+     * subnormal num is divided (the residual is then not exact); lanes whose q is not a          \
+     * finite normal number (NaN from den = +inf or an infinite num, overflow, a subnormal        \
+     * quotient) are divided again, except +-0 / den, whose sign the residual step can lose       \
+     * and num den restores (the moments of a long-dead unit underflow to +-0: not worth a        \
+     * division each time).  Lanes outside `live` are not looked at. */                           \
+    FNN_TARGET_AVX512 FNN_INLINE VT fnn_v4_div_nr_##S(VT num, VT den, MT live)                    \
+    {                                                                                             \
+        if (__builtin_expect(_mm512_mask_fpclass_##P##_mask(live, num, FNN_FPC_DENORMAL) != 0,    \
+                             0))                                                                  \
+            return _mm512_div_##P(num, den);                                                      \
+        const VT one = _mm512_set1_##P(1.0);                                                      \
+        VT r = _mm512_rcp14_##P(den);                                                             \
+        for (int k = 0; k < NR; k++)                                                              \
+            r = _mm512_fmadd_##P(r, _mm512_fnmadd_##P(den, r, one), r);                           \
+        VT q = _mm512_mul_##P(num, r);                                                            \
+        q = _mm512_fmadd_##P(_mm512_fnmadd_##P(den, q, num), r, q);                               \
+        MT bad = _mm512_mask_fpclass_##P##_mask(live, q, FNN_FPC_NOT_NORMAL);                     \
+        if (__builtin_expect(bad != 0, 0)) {                                                      \
+            const MT zero = _mm512_mask_fpclass_##P##_mask(bad, num, FNN_FPC_ZERO) &              \
+                            _mm512_fpclass_##P##_mask(q, FNN_FPC_ZERO);                           \
+            q = _mm512_mask_mul_##P(q, zero, num, den);                                           \
+            bad &= ~zero;                                                                         \
+            if (bad)                                                                              \
+                q = _mm512_mask_div_##P(q, bad, num, den);                                        \
+        }                                                                                         \
+        return q;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    /* sqrt(a) on the FMA units, the IEEE result for a in [SQRT_LO, max]; the other lanes of      \
+     * `live` (0, subnormal, tiny, inf, NaN, negative) take the divider's square root.            \
+     * y = 1/sqrt(a) to 14 bits; NR coupled steps take g = a y to sqrt(a) and h = y / 2 to        \
+     * 1 / (2 sqrt(a)), the last one leaving g low by a relative SQRT_BIAS (+- 2^-p); then        \
+     * c = RZ(g + (a - g g) h) (Markstein, rounded toward zero).  For g = sqrt(a) (1 + e) the     \
+     * exact value of g + (a - g g) h is sqrt(a) (1 - e^2 / 2 - e (f + d)), f the relative        \
+     * error of h and d that of the rounding of a - g g (both < 2^(1-p)), so the bias makes it    \
+     * fall below sqrt(a) by a relative SQRT_BIAS^2 / 2 (+- 30%): c is the truncation of sqrt(a)  \
+     * or its predecessor, and the result is c or its successor, c + ulp(c) exactly when          \
+     * sqrt(a) is above the midpoint c + ulp(c) / 2, that is when a - c c > c ulp(c).  Both       \
+     * sides of that test are multiples of ulp(c)^2 and c ulp(c) < 2^p ulp(c)^2, so the FMA's     \
+     * rounding of a - c c cannot move it across c ulp(c) (SQRT_LO keeps all of them normal). */  \
+    FNN_TARGET_AVX512 FNN_INLINE VT fnn_v4_sqrt_nr_##S(VT a, MT live)                             \
+    {                                                                                             \
+        const __m512i ai = _mm512_cast##P##_si512(a);                                             \
+        const MT outside = _mm512_mask_cmpge_epu##W##_mask(                                       \
+            live, _mm512_sub_epi##W(ai, _mm512_set1_epi##W(SQRT_LO_BITS)),                        \
+            _mm512_set1_epi##W((INF_BITS) - (SQRT_LO_BITS)));                                     \
+        const VT half = _mm512_set1_##P(0.5);                                                     \
+        const VT y = _mm512_rsqrt14_##P(a);                                                       \
+        VT g = _mm512_mul_##P(a, y), h = _mm512_mul_##P(half, y);                                 \
+        for (int k = 0; k < NR - 1; k++) {                                                        \
+            const VT r = _mm512_fnmadd_##P(g, h, half);                                           \
+            g = _mm512_fmadd_##P(g, r, g);                                                        \
+            h = _mm512_fmadd_##P(h, r, h);                                                        \
+        }                                                                                         \
+        const VT r = _mm512_fnmadd_##P(g, h, half);                                               \
+        h = _mm512_fmadd_##P(h, r, h);                                                            \
+        g = _mm512_fmadd_##P(g, _mm512_sub_##P(r, _mm512_set1_##P(SQRT_BIAS)), g);                \
+        VT c = _mm512_fmadd_round_##P(_mm512_fnmadd_##P(g, g, a), h, g,                           \
+                                      _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);                    \
+        /* ulp(c) = 2^(exponent of c - MANT), from c's bits (normal: c >= sqrt(SQRT_LO)) */       \
+        const __m512i e = _mm512_and_si512(_mm512_cast##P##_si512(c), _mm512_set1_epi##W(EXP));   \
+        const VT ulp = _mm512_castsi512_##P(                                                      \
+            _mm512_sub_epi##W(e, _mm512_set1_epi##W((fnn_bits_##T)(MANT) << (MANT))));            \
+        const MT up = _mm512_cmp_##P##_mask(_mm512_fnmadd_##P(c, c, a), _mm512_mul_##P(c, ulp),   \
+                                            _CMP_GT_OQ);                                          \
+        c = _mm512_mask_add_##P(c, up, c, ulp);                                                   \
+        if (__builtin_expect(outside != 0, 0))                                                    \
+            c = _mm512_mask_sqrt_##P(c, outside, a);                                              \
+        return c;                                                                                 \
+    }
+typedef int32_t fnn_bits_float;
+typedef int64_t fnn_bits_double;
+/* float: sqrt on the FMA units for [2^-64, FLT_MAX], bias 2^-19; double: [2^-900, DBL_MAX],
+ * bias 2^-48 */
+FNN_DEFINE_V4_NR(float, f32, __m512, __mmask16, ps, 32, 1, 0x7F800000, 23, 63 << 23,
+                 0xFF << 23, 0x1p-19f)
+FNN_DEFINE_V4_NR(double, f64, __m512d, __mmask8, pd, 64, 2, 0x7FF0000000000000LL, 52,
+                 123LL << 52, 0x7FFLL << 52, 0x1p-48)
+#undef FNN_DEFINE_V4_NR
+
+/* Which vectors of fnn_adam_v4_*: the array goes in groups of FNN_ADAM_V4_GROUP_* vectors,
+ * vector u of a group dividing by Newton-Raphson when bit u of FNN_ADAM_V4_DIV_* is set and
+ * taking its square root on the FMA units when bit u of FNN_ADAM_V4_SQRT_* is (the vectors
+ * after the last whole group and the masked tail use the divider).  Per FMA operation the
+ * square root frees more divider time than the division (double: 11.4 cycles for ~13
+ * operations against 6.3 for ~9).  Zen 4, TSC cycles per parameter, 60042 parameters in cache:
+ * double: 1 square root of 3 vectors 1.78 (also 2 of 5, 3 of 8), 1 of 2 1.91, 1 division of
+ * 2 (the batch-1 mix) 1.90, a division and a root of 3 or 4 1.80-1.97, neither 2.26, the
+ * vectorised fnn_adam_clones_f64 2.34; float: 1 root of 6 vectors 0.65 (1 of 5 0.66, 1 of 8
+ * 0.66, 1 of 4 0.69, 1 of 2 0.84), neither 0.72, a division of 2 0.72, clones 0.75. */
+#ifndef FNN_ADAM_V4_GROUP_F32
+#define FNN_ADAM_V4_GROUP_F32 6
+#endif
+#ifndef FNN_ADAM_V4_DIV_F32
+#define FNN_ADAM_V4_DIV_F32 0
+#endif
+#ifndef FNN_ADAM_V4_SQRT_F32
+#define FNN_ADAM_V4_SQRT_F32 1
+#endif
+#ifndef FNN_ADAM_V4_GROUP_F64
+#define FNN_ADAM_V4_GROUP_F64 3
+#endif
+#ifndef FNN_ADAM_V4_DIV_F64
+#define FNN_ADAM_V4_DIV_F64 0
+#endif
+#ifndef FNN_ADAM_V4_SQRT_F64
+#define FNN_ADAM_V4_SQRT_F64 1
+#endif
+
+/* fnn_adam_clones_* with explicit 512-bit vectors, the same element expressions and FMA
+ * contractions as gcc gives that kernel (ge = fma(l2, p, g), m = fma(b1, m, c1 ge),
+ * v = fma(b2, v, (ge ge) c2), p -= (lr m) / (sqrt(v) + eps)), so the same results */
+#define FNN_DEFINE_V4_ADAM(T, S, VT, MT, P, LANES, GROUP, DIV, SQRT)                              \
+    FNN_TARGET_AVX512 FNN_INLINE void fnn_v4_adam_elems_##S(T *p, const T *g, T *m, T *v,         \
+                                                          const VT *c, MT msk, const int full,    \
+                                                          const int nr_div, const int nr_sqrt)    \
+    {                                                                                             \
+        const VT pi = full ? _mm512_loadu_##P(p) : _mm512_maskz_loadu_##P(msk, p);                \
+        const VT gi = full ? _mm512_loadu_##P(g) : _mm512_maskz_loadu_##P(msk, g);                \
+        const VT mo = full ? _mm512_loadu_##P(m) : _mm512_maskz_loadu_##P(msk, m);                \
+        const VT vo = full ? _mm512_loadu_##P(v) : _mm512_maskz_loadu_##P(msk, v);                \
+        const VT ge = _mm512_fmadd_##P(c[6], pi, gi);                                             \
+        const VT mi = _mm512_fmadd_##P(c[1], mo, _mm512_mul_##P(c[3], ge));                       \
+        const VT vi = _mm512_fmadd_##P(c[2], vo, _mm512_mul_##P(_mm512_mul_##P(ge, ge), c[4]));   \
+        VT den = _mm512_add_##P(nr_sqrt ? fnn_v4_sqrt_nr_##S(vi, msk) : _mm512_sqrt_##P(vi),      \
+                                c[5]);                                                            \
+        if (!full) /* lanes past the end: 0 / 1, nothing for the checks to catch */               \
+            den = _mm512_mask_mov_##P(_mm512_set1_##P(1.0), msk, den);                            \
+        const VT num = _mm512_mul_##P(c[0], mi);                                                  \
+        const VT pn = _mm512_sub_##P(pi, nr_div ? fnn_v4_div_nr_##S(num, den, msk)                \
+                                                : _mm512_div_##P(num, den));                      \
+        if (full) {                                                                               \
+            _mm512_storeu_##P(m, mi);                                                             \
+            _mm512_storeu_##P(v, vi);                                                             \
+            _mm512_storeu_##P(p, pn);                                                             \
+        } else {                                                                                  \
+            _mm512_mask_storeu_##P(m, msk, mi);                                                   \
+            _mm512_mask_storeu_##P(v, msk, vi);                                                   \
+            _mm512_mask_storeu_##P(p, msk, pn);                                                   \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    FNN_TARGET_AVX512 static void fnn_adam_v4_##S(T *p, const T *g, T *m, T *v, ptrdiff_t n,      \
+                                                  T lr_t, double b1, double b2, T eps, T l2)      \
+    {                                                                                             \
+        const VT c[7] = {_mm512_set1_##P(lr_t),           _mm512_set1_##P((T)b1),                 \
+                         _mm512_set1_##P((T)b2),          _mm512_set1_##P((T)(1.0 - b1)),         \
+                         _mm512_set1_##P((T)(1.0 - b2)), _mm512_set1_##P(eps),                    \
+                         _mm512_set1_##P(l2)};                                                    \
+        const MT all = (MT)-1;                                                                    \
+        ptrdiff_t i = 0;                                                                          \
+        for (; i + GROUP * LANES <= n; i += GROUP * LANES)                                        \
+            for (int u = 0; u < GROUP; u++)                                                       \
+                fnn_v4_adam_elems_##S(p + i + u * LANES, g + i + u * LANES, m + i + u * LANES,    \
+                                    v + i + u * LANES, c, all, 1, (DIV >> u) & 1,                 \
+                                    (SQRT >> u) & 1);                                             \
+        for (; i + LANES <= n; i += LANES)                                                        \
+            fnn_v4_adam_elems_##S(p + i, g + i, m + i, v + i, c, all, 1, 0, 0);                   \
+        if (i < n)                                                                                \
+            fnn_v4_adam_elems_##S(p + i, g + i, m + i, v + i, c, (MT)((1u << (n - i)) - 1u), 0,   \
+                                0, 0);                                                            \
+    }
+FNN_DEFINE_V4_ADAM(float, f32, __m512, __mmask16, ps, 16, FNN_ADAM_V4_GROUP_F32,
+                   FNN_ADAM_V4_DIV_F32, FNN_ADAM_V4_SQRT_F32)
+FNN_DEFINE_V4_ADAM(double, f64, __m512d, __mmask8, pd, 8, FNN_ADAM_V4_GROUP_F64,
+                   FNN_ADAM_V4_DIV_F64, FNN_ADAM_V4_SQRT_F64)
+#undef FNN_DEFINE_V4_ADAM
+
+/* fnn_v4_sqrt_nr_* over an array (every vector on the FMA units), for tests */
+#define FNN_DEFINE_V4_SQRT_ARRAY(T, S, VT, MT, P, LANES)                                          \
+    FNN_TARGET_AVX512 static void fnn_sqrt_nr_array_v4_##S(const T *x, T *y, ptrdiff_t n)         \
+    {                                                                                             \
+        for (ptrdiff_t i = 0; i < n; i += LANES) {                                                \
+            const MT k = n - i >= LANES ? (MT)-1 : (MT)((1u << (n - i)) - 1u);                    \
+            _mm512_mask_storeu_##P(y + i, k,                                                      \
+                                   fnn_v4_sqrt_nr_##S(_mm512_maskz_loadu_##P(k, x + i), k));      \
+        }                                                                                         \
+    }
+FNN_DEFINE_V4_SQRT_ARRAY(float, f32, __m512, __mmask16, ps, 16)
+FNN_DEFINE_V4_SQRT_ARRAY(double, f64, __m512d, __mmask8, pd, 8)
+#undef FNN_DEFINE_V4_SQRT_ARRAY
+#define FNN_SQRT_NR_V4(S, ARGS)                                                                   \
+    if (fnn_isa_supported() == 2) {                                                               \
+        fnn_sqrt_nr_array_v4_##S ARGS;                                                            \
+        return 0;                                                                                 \
+    }
+#define FNN_ADAM_V4(S, ARGS)                                                                      \
+    if (fnn_isa() == 2) {                                                                         \
+        fnn_adam_v4_##S ARGS;                                                                     \
+        return;                                                                                   \
+    }
+#else
+#define FNN_ADAM_V4(S, ARGS)
+#define FNN_SQRT_NR_V4(S, ARGS)
+#endif
+
+/* Adam's step (fnn_adam_clones_*), on CPUs with AVX-512 by fnn_adam_v4_* */
+#define FNN_DEFINE_ADAM_DISPATCH(T, S)                                                            \
+    static FNN_UNUSED void fnn_adam_##S(T *p, const T *g, T *m, T *v, ptrdiff_t n, T lr_t,        \
+                                        double b1, double b2, T eps, T l2)                        \
+    {                                                                                             \
+        FNN_ADAM_V4(S, (p, g, m, v, n, lr_t, b1, b2, eps, l2))                                    \
+        fnn_adam_clones_##S(p, g, m, v, n, lr_t, b1, b2, eps, l2);                                \
+    }
+FNN_DEFINE_ADAM_DISPATCH(float, f32)
+FNN_DEFINE_ADAM_DISPATCH(double, f64)
+
+/* square roots of x into y, each vector by fnn_v4_sqrt_nr_*, for tests: returns -1 (and
+ * leaves y alone) when this build or CPU has no AVX-512, else 0 */
+#define FNN_DEFINE_SQRT_NR_ARRAY(T, S)                                                            \
+    static FNN_UNUSED int fnn_sqrt_nr_array_##S(const T *x, T *y, ptrdiff_t n)                    \
+    {                                                                                             \
+        FNN_SQRT_NR_V4(S, (x, y, n))                                                              \
+        return -1;                                                                                \
+    }
+FNN_DEFINE_SQRT_NR_ARRAY(float, f32)
+FNN_DEFINE_SQRT_NR_ARRAY(double, f64)
 
 /* ---- AVX-512 exps and exp-sum passes (the x86-64-v4 row ranges and short rows) ----------
  * exp(x) = 2^(k/16) e^r, k = 16 n + j = round(16 x / ln2), r = x - k ln2/16 (Cody-Waite hi/lo),

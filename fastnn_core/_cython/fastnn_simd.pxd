@@ -57,3 +57,5 @@ cdef extern from "fastnn_simd.h" nogil:
                           double lr, double rho, double eps, double l2)
     int fnn_exp_array_f32(const float *x, float *y, intp n, int isa)
     int fnn_exp_array_f64(const double *x, double *y, intp n, int isa)
+    int fnn_sqrt_nr_array_f32(const float *x, float *y, intp n)
+    int fnn_sqrt_nr_array_f64(const double *x, double *y, intp n)
