@@ -673,7 +673,7 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
     cdef floating *Dl
     cdef floating *swb
     cdef void *tb
-    cdef double S, scale, total, l2, l2sum, l2loc
+    cdef double S, scale, total = 0.0, l2, l2sum
     cdef double acc = run.acc, lr = run.lr
     cdef long long t = run.t
     cdef int status = 0, have_next = run.have_next
@@ -790,7 +790,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
     cannot be allocated."""
     global _b1par_epochs, _b1par_skip, _b1par_backoff
-    cdef int L = net.L, l, tid, nth, two
+    cdef int L = net.L, l, tid = 0, nth = 1, two
     cdef intp pstride, wmax = 0, s0, s1
     cdef long long t0
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
