@@ -91,6 +91,17 @@ def logits(rng, shape, dtype, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
+def non_finite_logits(rng, C, dtype):
+    """Six rows of logits: a NaN, a +inf, all -inf, half the classes masked (-inf), two
+    ordinary rows (rows 0-2 must come out NaN, rows 3-5 finite)."""
+    z = logits(rng, (6, C), dtype)
+    z[0, C - 1] = np.nan
+    z[1, 0] = np.inf
+    z[2] = -np.inf
+    z[3, : C // 2] = -np.inf
+    return z
+
+
 def labels(rng, n, C):
     return rng.integers(0, C, size=n)
 

@@ -16,22 +16,14 @@ import pytest
 
 import fastnn_core
 from fastnn import MLPClassifier
-from fastnn._mlp import DivergenceWarning
-from test_native_loop import _assert_restored_alike, _assert_same, _data, _weighted_case
+from test_native_batch1 import OPTIMIZERS
+from test_native_loop import (_assert_restored_alike, _assert_same, _data, _diverging_fits,
+                              _weighted_case)
 
 pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
                                 reason="cython backend not available")
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
-OPTIMIZERS = {
-    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True),
-    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False),
-    "plain-sgd": dict(solver="sgd", momentum=0.0),
-    "adam": dict(solver="adam"),
-    "adagrad": dict(solver="adagrad"),
-    "rmsprop": dict(solver="rmsprop"),
-    "adadelta": dict(solver="adadelta"),
-}
 
 
 @contextlib.contextmanager
@@ -169,17 +161,8 @@ def test_three_threads_use_two_and_match_reference():
 
 
 def test_divergence_restores_snapshot_like_reference():
-    X, y = _data("multiclass", n=30, seed=5)
-    X = X * 1e3
-    ests = []
     with _b1par() as ran:
-        for loop in ("native", "python"):
-            est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e6, momentum=0.0,
-                                batch_size=1, max_iter=5, random_state=0, loop=loop,
-                                backend="cython", activation="identity")
-            with pytest.warns(DivergenceWarning):
-                est.fit(X, y)
-            ests.append(est)
+        ests = _diverging_fits(batch_size=1)
     assert ran[0] >= 1
     _assert_restored_alike(*ests)
 

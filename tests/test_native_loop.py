@@ -542,21 +542,27 @@ def test_parallel_batches_losses_targets_match_reference(dtype, activation, loss
             _assert_same(a, b, RTOL[dtype])
 
 
-@needs_cython
-def test_parallel_batches_divergence_restores_snapshot_like_reference():
+def _diverging_fits(batch_size):
+    """The native and the Python loop (cython backend) on a problem whose sgd steps diverge
+    in the first epoch; returns both estimators (each warned of the divergence)."""
     X, y = _data("multiclass", n=30, seed=5)
     X = X * 1e3
     ests = []
+    for loop in ("native", "python"):
+        est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e6, momentum=0.0,
+                            batch_size=batch_size, max_iter=5, random_state=0, loop=loop,
+                            backend="cython", activation="identity")
+        with pytest.warns(DivergenceWarning):
+            est.fit(X, y)
+        ests.append(est)
+    return ests
+
+
+@needs_cython
+def test_parallel_batches_divergence_restores_snapshot_like_reference():
     with _two_threads(), _ParallelRows(4) as par:
-        for loop in ("native", "python"):
-            est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e6, momentum=0.0,
-                                batch_size=8, max_iter=5, random_state=0, loop=loop,
-                                backend="cython", activation="identity")
-            with pytest.warns(DivergenceWarning):
-                est.fit(X, y)
-            ests.append(est)
+        a, b = _diverging_fits(batch_size=8)
     par.assert_ran_parallel()
-    a, b = ests
     assert a.n_iter_ == b.n_iter_
     # the same snapshot, to the rounding of the reduction of the per-thread partial sums
     for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):

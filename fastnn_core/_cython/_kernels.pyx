@@ -450,45 +450,37 @@ def _set_isa(int level):
     return fnn_set_isa(level)
 
 
+cdef int _unary_array(x, out, bint sqrt_nr, int isa):
+    """``out = f(x)`` for the test hooks below: fastnn's exp built for ``isa``, or the AVX-512
+    Adam's FMA-unit square root; the C function's return code (0: done)."""
+    cdef const float[::1] xf
+    cdef const double[::1] xd
+    cdef float[::1] of
+    cdef double[::1] od
+    if x.shape[0] == 0:
+        return 0
+    if _is_f32(x):
+        xf = x
+        of = out
+        if sqrt_nr:
+            return fnn_sqrt_nr_array_f32(&xf[0], &of[0], xf.shape[0])
+        return fnn_exp_array_f32(&xf[0], &of[0], xf.shape[0], isa)
+    xd = x
+    od = out
+    if sqrt_nr:
+        return fnn_sqrt_nr_array_f64(&xd[0], &od[0], xd.shape[0])
+    return fnn_exp_array_f64(&xd[0], &od[0], xd.shape[0], isa)
+
+
 def _exp(x, out, int isa=0):
     """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
     1 x86-64-v3, 2 x86-64-v4, 3 the explicit AVX-512 exp of the x86-64-v4 row ranges and of
     float's short rows).
     Returns False when that variant is unavailable here."""
-    cdef const float[::1] xf
-    cdef const double[::1] xd
-    cdef float[::1] of
-    cdef double[::1] od
-    cdef int rc
-    if x.shape[0] == 0:
-        return True
-    if _is_f32(x):
-        xf = x
-        of = out
-        rc = fnn_exp_array_f32(&xf[0], &of[0], xf.shape[0], isa)
-    else:
-        xd = x
-        od = out
-        rc = fnn_exp_array_f64(&xd[0], &od[0], xd.shape[0], isa)
-    return rc == 0
+    return _unary_array(x, out, False, isa) == 0
 
 
 def _sqrt_nr(x, out):
     """``out = sqrt(x)`` with the square root that fastnn's AVX-512 Adam computes on the FMA
     units (every vector), for tests. Returns False (``out`` untouched) without AVX-512."""
-    cdef const float[::1] xf
-    cdef const double[::1] xd
-    cdef float[::1] of
-    cdef double[::1] od
-    cdef int rc
-    if x.shape[0] == 0:
-        return True
-    if _is_f32(x):
-        xf = x
-        of = out
-        rc = fnn_sqrt_nr_array_f32(&xf[0], &of[0], xf.shape[0])
-    else:
-        xd = x
-        od = out
-        rc = fnn_sqrt_nr_array_f64(&xd[0], &od[0], xd.shape[0])
-    return rc == 0
+    return _unary_array(x, out, True, 0) == 0

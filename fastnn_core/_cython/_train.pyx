@@ -616,6 +616,20 @@ cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
     return h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
 
 
+cdef inline bint _batch_loss(double *acc, double term, int opt_kind, double *h, long long *t,
+                             double *lr) noexcept nogil:
+    """Adds a batch's loss term (data loss * S_b + L2 term) to the epoch's ``acc``; False when
+    that is no longer finite (training diverged: no update), else the step is taken: Adam
+    advances ``t`` and its rate ``lr``."""
+    acc[0] += term
+    if not isfinite(acc[0]):
+        return False
+    if opt_kind == 1:
+        t[0] += 1
+        lr[0] = _adam_rate(h, t[0])
+    return True
+
+
 cdef inline void _b1par_sum(floating *z, floating *part, intp stride, int nparts, floating *b,
                             intp j0, intp j1) noexcept nogil:
     if floating is float:
@@ -726,14 +740,11 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
                 l2sum = l2sum + part[u * PAD]
         else:
             l2sum = l2_first
-        acc += total * scale * S + 0.5 * alpha * l2sum
-        if not isfinite(acc):
+        if not _batch_loss(&acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, &t,
+                           &lr):
             status = 1
             break
         l2 = alpha / S
-        if opt_kind == 1:
-            t += 1
-            lr = _adam_rate(h, t)
 
         # ---- backward: the fused updates of each part's rows
         for v in range(v0, v1):
@@ -787,8 +798,8 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     turn on a core, so (``_b1par_mode`` 0) a block on two threads whose threads slept in the
     barrier (the peer was not running) more than ``1 / B1PAR_SLEEPY`` of the block's time sends
     the next 2 blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from
-    one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or -1 (nothing done) when its buffers
-    cannot be allocated."""
+    one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or
+    -1 (nothing done) when its buffers cannot be allocated."""
     global _b1par_epochs, _b1par_skip, _b1par_backoff
     cdef int L = net.L, l, tid = 0, nth = 1, two
     cdef intp pstride, wmax = 0, s0, s1
@@ -951,14 +962,11 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             total = 0.0
             for t_ in range(nth_out[0]):
                 total = total + part[t_ * PAD]
-            acc += total * scale * S + _l2_term(X, net, alpha, have_next, l2_next)
-            if not isfinite(acc):
+            if not _batch_loss(&acc, total * scale * S + _l2_term(X, net, alpha, have_next,
+                                                                  l2_next), opt_kind, h, &t, &lr):
                 status = 1
                 break
             l2 = alpha / S
-            if opt_kind == 1:
-                t += 1
-                lr = _adam_rate(h, t)
             with parallel(num_threads=nuse):
                 tid = threadid()
                 nth = fnn_par_num_threads()
@@ -1010,15 +1018,12 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
             _forward(net, xin, m, hidden_act, nt)
             total = _loss_rows(loss_kind, <floating *>net.A[L - 1], tb, swb,
                                <floating *>net.D[L - 1], m, net.units[L], scale, nt)
-        acc += total * scale * S + _l2_term(X, net, alpha, have_next, l2_next)
-        if not isfinite(acc):
+        if not _batch_loss(&acc, total * scale * S + _l2_term(X, net, alpha, have_next, l2_next),
+                           opt_kind, h, &t, &lr):
             status = 1
             break
 
         l2 = alpha / S
-        if opt_kind == 1:
-            t += 1
-            lr = _adam_rate(h, t)
         l2_next = 0.0
 
         # ---- backward

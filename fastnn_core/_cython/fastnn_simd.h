@@ -1197,6 +1197,18 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
         const ptrdiff_t o = p->h + l * W;                                                       \
         _mm512_stream_##SUF(p->g + o, _mm512_mul_##SUF(_mm512_loadu_##SUF(p->s + o), p->A));    \
     }                                                                                           \
+    /* one step of an exp pass: up to two lines of the pending row from line l on (the pending \
+     * row is done before the current one); returns the next line */                          \
+    FNN_TARGET_V4 FNN_INLINE ptrdiff_t fnn_v4_stream_step_##S(const fnn_v4_pending_##S *p,     \
+                                                              ptrdiff_t l)                      \
+    {                                                                                           \
+        if (l < p->nl && l != p->ly)                                                            \
+            fnn_v4_stream_line_##S(p, l);                                                       \
+        l++;                                                                                    \
+        if (l < p->nl && l != p->ly)                                                            \
+            fnn_v4_stream_line_##S(p, l);                                                       \
+        return l + 1;                                                                           \
+    }                                                                                           \
     /* the lines from l on, line ly and the partial lines at both ends */                      \
     FNN_TARGET_V4 FNN_INLINE void fnn_v4_stream_rest_##S(const fnn_v4_pending_##S *p,          \
                                                          ptrdiff_t l, ptrdiff_t C)              \
@@ -1227,14 +1239,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
     ptrdiff_t l = 0; /* lines of the pending row written */
     for (ptrdiff_t c = 0; c < Cv; c += 16) {
         fnn_prefetch_next_row(z + c, C * sizeof(double), 128);
-        if (pend) { /* up to two lines a step: the pending row is done before this one */
-            if (l < pv.nl && l != pv.ly)
-                fnn_v4_stream_line_f64(&pv, l);
-            l++;
-            if (l < pv.nl && l != pv.ly)
-                fnn_v4_stream_line_f64(&pv, l);
-            l++;
-        }
+        if (pend)
+            l = fnn_v4_stream_step_f64(&pv, l);
         const __m512d v = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
         const __m512d u = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
         if (e) {
@@ -1283,14 +1289,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
     ptrdiff_t l = 0; /* lines of the pending row written */
     for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {
         fnn_prefetch_next_row(z + c, C * sizeof(float), 128);
-        if (pend) { /* up to two lines a step: the pending row is done before this one */
-            if (l < pv.nl && l != pv.ly)
-                fnn_v4_stream_line_f32(&pv, l);
-            l++;
-            if (l < pv.nl && l != pv.ly)
-                fnn_v4_stream_line_f32(&pv, l);
-            l++;
-        }
+        if (pend)
+            l = fnn_v4_stream_step_f32(&pv, l);
         const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv));
         const __m512 u = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv));
         if (e) {
