@@ -206,9 +206,9 @@ def test_unshuffled_schedules_partial_fit_warm_start_early_stopping(backend):
     _assert_same(ests[0], ests[1], 1e-10)
 
 
-@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
-@pytest.mark.parametrize("batch_size", [1, 8])
-def test_divergence_restores_snapshot_like_reference(backend, batch_size):
+def _diverging_fits(batch_size, backend="cython"):
+    """The native and the Python loop (``backend``'s kernels) on a problem whose sgd steps
+    diverge in the first epoch; returns both estimators (each warned of the divergence)."""
     X, y = _data("multiclass", n=30, seed=5)
     X = X * 1e3
     ests = []
@@ -219,7 +219,13 @@ def test_divergence_restores_snapshot_like_reference(backend, batch_size):
         with pytest.warns(DivergenceWarning):
             est.fit(X, y)
         ests.append(est)
-    _assert_restored_alike(*ests)
+    return ests
+
+
+@pytest.mark.parametrize("backend", NATIVE_BACKENDS)
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_divergence_restores_snapshot_like_reference(backend, batch_size):
+    _assert_restored_alike(*_diverging_fits(batch_size, backend))
 
 
 @pytest.mark.parametrize("backend", NATIVE_BACKENDS)
@@ -540,22 +546,6 @@ def test_parallel_batches_losses_targets_match_reference(dtype, activation, loss
                                  learning_rate_init=0.01, alpha=1e-3)
             par.assert_ran_parallel()
             _assert_same(a, b, RTOL[dtype])
-
-
-def _diverging_fits(batch_size):
-    """The native and the Python loop (cython backend) on a problem whose sgd steps diverge
-    in the first epoch; returns both estimators (each warned of the divergence)."""
-    X, y = _data("multiclass", n=30, seed=5)
-    X = X * 1e3
-    ests = []
-    for loop in ("native", "python"):
-        est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e6, momentum=0.0,
-                            batch_size=batch_size, max_iter=5, random_state=0, loop=loop,
-                            backend="cython", activation="identity")
-        with pytest.warns(DivergenceWarning):
-            est.fit(X, y)
-        ests.append(est)
-    return ests
 
 
 @needs_cython
