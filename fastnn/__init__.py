@@ -6,14 +6,7 @@ from ._gradcheck import gradcheck
 from ._lr_find import lr_find
 from . import plot  # matplotlib itself is imported only when a plot function is called
 
-try:
-    # Load the compiled kernels (and with them the OpenMP runtime) now, not lazily at the
-    # first fit: threadpoolctl only limits the libraries already loaded when a
-    # ``threadpool_limits`` block starts, so ``with threadpool_limits(1): est.fit(...)`` right
-    # after ``import fastnn`` would otherwise leave OpenMP unlimited.
-    import fastnn_core._cython  # noqa: F401
-except ImportError:  # the cython backend is not built: numba or the Python loop
-    pass
+import fastnn_core  # noqa: F401  (loads the compiled kernels: see fastnn_core/__init__.py)
 
 _ESTIMATOR_NAMES = ("MLPClassifier", "DivergenceWarning")
 

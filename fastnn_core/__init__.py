@@ -27,6 +27,15 @@ from ._backend import (
 )
 from ._optim_api import adadelta_step, adagrad_step, adam_step, rmsprop_step, sgd_step
 
+# Load the compiled kernels (and with them the OpenMP runtime) now, not at the first call:
+# threadpoolctl only limits the libraries already loaded when a ``threadpool_limits`` block
+# starts, so ``with threadpool_limits(1): softmax(z)`` right after the import would otherwise run
+# on every core. A build that does not load is remembered (``backend_error``), never raised here.
+from ._backend import _try_load
+
+_try_load("cython")
+del _try_load
+
 __all__ = [
     "BackendUnavailableError",
     "activation",
