@@ -51,6 +51,26 @@ def test_softmax_family_extreme_logits(backend, dtype, rng, big):
     assert_close(lse, logsumexp_oracle(z), dtype)
 
 
+@pytest.mark.parametrize("C", [64, 130, 1000])
+def test_one_huge_logit_at_every_position(backend, dtype, rng, big, C):
+    """Row ``j`` has its one huge logit in column ``j``: every lane and every unrolled vector of
+    a row-max loop, and the masked tail, must take part in the maximum (a maximum that misses
+    the huge logit makes its exp overflow: inf and NaN)."""
+    n = C
+    z = rng.standard_normal((n, C)).astype(dtype)
+    z[np.arange(n), np.arange(n)] = big
+    y = rng.integers(0, C, n)
+    p, lse = fc.softmax(z), fc.logsumexp(z)
+    loss, grad = fc.cross_entropy_grad(z, y, reduction="none")
+    assert np.isfinite(p).all() and np.isfinite(lse).all()
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    assert_close(p, softmax_oracle(z), dtype)
+    assert_close(lse, logsumexp_oracle(z), dtype)
+    exp_loss, exp_grad = ce_oracle(z.astype(np.float64), y, reduction="none")
+    assert_close(loss, exp_loss, dtype)
+    assert_close(grad, exp_grad, dtype, atol_scale=ce_grad_scale(z, y, reduction="none"))
+
+
 @pytest.mark.parametrize("target", ["hard", "soft"])
 @pytest.mark.parametrize("options", ["plain", "weighted-smoothed"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -1287,7 +1287,26 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
                                _mm512_extractf64x4_pd(_mm512_castps_pd(w), 1))))
     const fnn_v4_pending_f32 pv = pend ? *pend : (fnn_v4_pending_f32){0}; /* as in _f64 */
     ptrdiff_t l = 0; /* lines of the pending row written */
-    for (ptrdiff_t c = 0; c < C2; c += 2 * FNN_TAIL) {
+    const ptrdiff_t C8 = Cv - Cv % (8 * FNN_TAIL);
+    ptrdiff_t c = 0;
+    for (; c < C8; c += 8 * FNN_TAIL) {
+        __m512 v[8];
+        for (int j = 0; j < 8; j += 2) {
+            fnn_prefetch_next_row(z + c + j * 16, C * sizeof(float), 128);
+            if (pend)
+                l = fnn_v4_stream_step_f32(&pv, l);
+            v[j] = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16), mv));
+            v[j + 1] = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16 + 16), mv));
+            if (e) {
+                _mm512_storeu_ps(e + c + j * 16, v[j]);
+                _mm512_storeu_ps(e + c + j * 16 + 16, v[j + 1]);
+            }
+        }
+        FNN_V4_ACC_F32(_mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(v[0], v[1]), _mm512_add_ps(v[2], v[3])),
+            _mm512_add_ps(_mm512_add_ps(v[4], v[5]), _mm512_add_ps(v[6], v[7]))));
+    }
+    for (; c < C2; c += 2 * FNN_TAIL) {
         fnn_prefetch_next_row(z + c, C * sizeof(float), 128);
         if (pend)
             l = fnn_v4_stream_step_f32(&pv, l);
@@ -1345,11 +1364,48 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
 #define FNN_EXPSUM_f64_v3 fnn_expsum_f64
 #define FNN_EXPSUM_f32_v4(z, e, C, m, tail) fnn_v4_expsum_f32(z, e, C, m, tail, NULL)
 #define FNN_EXPSUM_f32_v3 fnn_expsum_f32
+
+/* fnn_rowmax's value (NaN ignored: max(load, m) keeps m; -0 and +0 may come out the other way
+ * round, which changes nothing downstream) with four vector maxima in flight (one chain of
+ * vmaxps waits on its latency every vector): gcc's code for fnn_rowmax kept its vector on the
+ * stack and finished with scalar maxima */
+#define FNN_V4_ROWMAX(T, S, W, SUF)                                                             \
+    FNN_TARGET_V4 FNN_INLINE T fnn_v4_rowmax_##S(const T *z, ptrdiff_t C)                       \
+    {                                                                                           \
+        const ptrdiff_t Cv = C - C % W, C4 = Cv - Cv % (4 * W);                                 \
+        const T ninf = -INFINITY;                                                               \
+        __typeof__(_mm512_set1_##SUF(ninf)) m0 = _mm512_set1_##SUF(ninf), m1 = m0, m2 = m0,    \
+                                               m3 = m0;                                         \
+        ptrdiff_t c = 0;                                                                        \
+        for (; c < C4; c += 4 * W) {                                                            \
+            m0 = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c), m0);                               \
+            m1 = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c + W), m1);                           \
+            m2 = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c + 2 * W), m2);                       \
+            m3 = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c + 3 * W), m3);                       \
+        }                                                                                       \
+        for (; c < Cv; c += W)                                                                  \
+            m0 = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c), m0);                               \
+        if (Cv < C) {                                                                           \
+            const unsigned tm = (1u << (C - Cv)) - 1u;                                          \
+            m1 = _mm512_max_##SUF(_mm512_mask_loadu_##SUF(_mm512_set1_##SUF(ninf), tm, z + Cv), m1); \
+        }                                                                                       \
+        return _mm512_reduce_max_##SUF(_mm512_max_##SUF(_mm512_max_##SUF(m0, m1),             \
+                                                         _mm512_max_##SUF(m2, m3)));            \
+    }
+FNN_V4_ROWMAX(float, f32, 16, ps)
+FNN_V4_ROWMAX(double, f64, 8, pd)
+#define FNN_ROWMAX_f32_v4 fnn_v4_rowmax_f32
+#define FNN_ROWMAX_f64_v4 fnn_v4_rowmax_f64
+#define FNN_ROWMAX_f32_v3 fnn_rowmax_f32
+#define FNN_ROWMAX_f64_v3 fnn_rowmax_f64
 #endif
 #define FNN_EXPSUM_f64_base fnn_expsum_f64
 #define FNN_EXP_INPLACE_f32_base fnn_exp_inplace_f32
 #define FNN_EXP_INPLACE_f64_base fnn_exp_inplace_f64
 #define FNN_EXPSUM_f32_base fnn_expsum_f32
+
+#define FNN_ROWMAX_f32_base fnn_rowmax_f32
+#define FNN_ROWMAX_f64_base fnn_rowmax_f64
 
 /* ---- the softmax / hard-label cross-entropy row ranges, one copy per ISA -----------------
  * Built per ISA with explicit target attributes (not target_clones) so that the ISA can be
@@ -1369,7 +1425,7 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
+                const T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 FNN_SIMD                                                                          \
                 for (ptrdiff_t c = 0; c < C; c++)                                                 \
@@ -1411,7 +1467,7 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
                 const T *zi = z + (b0 + k) * C;                                                   \
                 T *ei = eg + k * C;                                                               \
                 zyb[k] = (double)zi[labels[b0 + k]]; /* before ei (maybe zi) is written */        \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
+                const T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
                 FNN_SIMD                                                                          \
@@ -1479,7 +1535,7 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
             for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
-                T m = fnn_rowmax_##S(zi, C);                                                      \
+                T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                      \
                 double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                              \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
@@ -1489,7 +1545,7 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
             const ptrdiff_t nb = b0 + R < i1 ? R : i1 - b0;                                       \
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
-                mb[k] = fnn_rowmax_##S(zi, C);                                                    \
+                mb[k] = FNN_ROWMAX_##S##_##ISA(zi, C);                                                    \
                 sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                         \
             }                                                                                     \
             fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
@@ -1527,7 +1583,7 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
                 T *gi = g ? g + (b0 + k) * C : NULL;                                              \
                 const ptrdiff_t y = labels[b0 + k];                                               \
                 zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
-                const T m = fnn_rowmax_##S(zi, C);                                                \
+                const T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                \
                 mb[k] = m;                                                                        \
                 sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
                 sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                             \
@@ -1890,22 +1946,6 @@ FNN_TARGET_V4 static double fnn_v4_ce_f64(const double *z, double *g, ptrdiff_t 
 #define FNN_STREAM_MIN_BYTES 4096
 #define FNN_STREAM_MAX_BYTES 32768
 #define FNN_V4_CE_STREAM(T, S, W, SUF)                                                        \
-    /* fnn_rowmax's value (NaN ignored: max(load, m) keeps m; -0 and +0 may come out the other \
-     * way round, which changes nothing downstream): gcc's code for fnn_rowmax here kept its  \
-     * vector on the stack and finished with scalar maxima */                                   \
-    FNN_TARGET_V4 FNN_INLINE T fnn_v4_rowmax_##S(const T *z, ptrdiff_t C)                       \
-    {                                                                                           \
-        const ptrdiff_t Cv = C - C % W;                                                         \
-        const T ninf = -INFINITY;                                                               \
-        __typeof__(_mm512_set1_##SUF(ninf)) m = _mm512_set1_##SUF(ninf);                        \
-        for (ptrdiff_t c = 0; c < Cv; c += W)                                                   \
-            m = _mm512_max_##SUF(_mm512_loadu_##SUF(z + c), m);                                 \
-        if (Cv < C) {                                                                           \
-            const unsigned tm = (1u << (C - Cv)) - 1u;                                          \
-            m = _mm512_max_##SUF(_mm512_mask_loadu_##SUF(_mm512_set1_##SUF(ninf), tm, z + Cv), m); \
-        }                                                                                       \
-        return _mm512_reduce_max_##SUF(m);                                                      \
-    }                                                                                           \
     FNN_TARGET_V4 static double fnn_v4_ce_stream_##S(const T *z, T *g, ptrdiff_t i0,            \
                                                      ptrdiff_t i1, ptrdiff_t C,                 \
                                                      const intptr_t *labels, const T *sw,       \
