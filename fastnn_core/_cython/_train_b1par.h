@@ -1,7 +1,8 @@
 /*
- * _train_b1par.h -- helpers of the two-thread batch-size-1 epoch of the native training loop
- * (_train.pyx, _b1par_thread): the barrier of its team of threads and the sum of the
- * per-thread partial vector-matrix products.
+ * _train_b1par.h -- helpers of the two-part epochs of the native training loop (_train.pyx,
+ * _parts_epoch: batch size 1 and small batches, the network split in two parts by rows of every
+ * weight matrix): the barrier of their team of threads and the sum of the per-part partial
+ * products.
  */
 #ifndef FASTNN_TRAIN_B1PAR_H
 #define FASTNN_TRAIN_B1PAR_H
@@ -106,24 +107,29 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
 }
 
 #define FNN_DEFINE_B1PAR(T, S)                                                                 \
-    /* z[j] = (parts[0][j] + parts[1][j] + ... + parts[nparts - 1][j]) + b[j] for j in        \
-     * [j0, j1), the partials added in thread order; parts[t] = part + t * stride */           \
+    /* z[i, j] = (parts[0][i, j] + parts[1][i, j] + ... + parts[nparts - 1][i, j]) + b[j] for  \
+     * the m rows i and the columns j in [j0, j1), rows ld elements apart in z and in every    \
+     * part, the partials added in part order; parts[t] = part + t * stride */                 \
     FNN_CLONES void fnn_b1par_sum_##S(T *restrict z, const T *restrict part, ptrdiff_t stride, \
-                                      int nparts, const T *restrict b, ptrdiff_t j0,           \
-                                      ptrdiff_t j1)                                            \
+                                      int nparts, const T *restrict b, ptrdiff_t m,            \
+                                      ptrdiff_t ld, ptrdiff_t j0, ptrdiff_t j1)                \
     {                                                                                          \
-        FNN_SIMD                                                                               \
-        for (ptrdiff_t j = j0; j < j1; j++)                                                    \
-            z[j] = part[j];                                                                    \
-        for (int t = 1; t < nparts; t++) {                                                     \
-            const T *restrict pt = part + t * stride;                                          \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                    \
+            T *restrict zi = z + i * ld;                                                       \
+            const T *restrict pi = part + i * ld;                                              \
             FNN_SIMD                                                                           \
             for (ptrdiff_t j = j0; j < j1; j++)                                                \
-                z[j] += pt[j];                                                                 \
+                zi[j] = pi[j];                                                                 \
+            for (int t = 1; t < nparts; t++) {                                                 \
+                const T *restrict pt = pi + t * stride;                                        \
+                FNN_SIMD                                                                       \
+                for (ptrdiff_t j = j0; j < j1; j++)                                            \
+                    zi[j] += pt[j];                                                            \
+            }                                                                                  \
+            FNN_SIMD                                                                           \
+            for (ptrdiff_t j = j0; j < j1; j++)                                                \
+                zi[j] += b[j];                                                                 \
         }                                                                                      \
-        FNN_SIMD                                                                               \
-        for (ptrdiff_t j = j0; j < j1; j++)                                                    \
-            z[j] += b[j];                                                                      \
     }
 
 FNN_DEFINE_B1PAR(float, f32)
