@@ -7,7 +7,7 @@ two-part epoch (``--par-min-params``, default ``parallel_min_params()``) with ea
 samples on two threads or one by the clock, ``two`` / ``one`` the same always on two threads /
 on one, and ``ser`` the one-thread loop; the BLAS floor does not apply there (``--modes par two
 one ser``). At batch sizes 2 .. ``parallel_min_rows() - 1`` ``par`` is the automatic choice
-(``--sb-min-work``, default ``smallbatch_min_work()``), ``two`` / ``one`` the two-part epoch
+(``--sb-min-bytes``, default ``smallbatch_min_bytes()``), ``two`` / ``one`` the two-part epoch
 always on two threads / on one, ``ser`` the one-thread loop with BLAS on its 2-thread pool
 (today's two-thread behaviour), ``t1`` everything on one thread (``threadpool_limits(1)``) and
 ``dp`` the data-parallel batches forced (``bs / 2`` rows per thread).
@@ -59,13 +59,13 @@ def native_for(X, y, hidden, solver, bs):
     return cap["n"]
 
 def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3,
-         par_min_params=None, sb_min_work=None):
+         par_min_params=None, sb_min_bytes=None):
     default = par_min or T.parallel_min_rows()
     default_params = T.parallel_min_params()
-    default_work = T.smallbatch_min_work()
+    default_bytes = T.smallbatch_min_bytes()
     pmin = default_params if par_min_params is None else par_min_params
-    wmin = default_work if sb_min_work is None else sb_min_work
-    print("threads", thr, "par_min_rows", default, "par_min_params", pmin, "sb_min_work", wmin)
+    bmin = default_bytes if sb_min_bytes is None else sb_min_bytes
+    print("threads", thr, "par_min_rows", default, "par_min_params", pmin, "sb_min_bytes", bmin)
     allmodes = ("par", "two", "one", "ser", "t1", "dp", "floor")
     for hidden, solver, bs, dtype in cases:
         X, y = data(dtype)
@@ -91,14 +91,14 @@ def main(cases, reps, thr, par_min=None, modes=("par", "ser", "floor"), gap=0.3,
                     T.set_parallel_min_rows(
                         bs if mode == "dp" else (default if mode != "ser" else 10**9))
                     T.set_parallel_min_params(pmin if not serial else 10**9)
-                    T.set_smallbatch_min_work(
-                        10**18 if serial else (0 if mode in ("two", "one") else wmin))
+                    T.set_smallbatch_min_bytes(
+                        10**18 if serial else (0 if mode in ("two", "one") else bmin))
                     T.set_b1par_mode({"two": 1, "one": 2}.get(mode, 0))
                     with threadpool_limits(1 if mode == "t1" else thr):
                         t0 = time.perf_counter(); nat.run(order); ts[mode].append(time.perf_counter() - t0)
             T.set_parallel_min_rows(default)
             T.set_parallel_min_params(default_params)
-            T.set_smallbatch_min_work(default_work)
+            T.set_smallbatch_min_bytes(default_bytes)
             T.set_b1par_mode(0)
         for k in allmodes:
             if not ts[k]:
@@ -126,8 +126,8 @@ if __name__ == "__main__":
                     help="seconds of sleep before each timed epoch (idle BLAS workers)")
     ap.add_argument("--par-min-params", type=int, default=None,
                     help="batch-1 two-thread threshold of the par runs (parameters)")
-    ap.add_argument("--sb-min-work", type=int, default=None,
-                    help="small-batch two-part threshold of the par runs (parameters x rows)")
+    ap.add_argument("--sb-min-bytes", type=int, default=None,
+                    help="small-batch two-part threshold of the par runs (bytes of parameters)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bs", nargs="+", default=["256", "full"])
     ap.add_argument("--hidden", nargs="+", default=["100", "256,128"])
@@ -136,4 +136,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     cases = [(tuple(int(h) for h in hid.split(",")), s, (b if b == "full" else int(b)), np.dtype(dt).type)
              for hid in a.hidden for s in a.solvers for b in a.bs for dt in a.dtypes]
-    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap, a.par_min_params, a.sb_min_work)
+    main(cases, a.reps, a.threads, a.par_min, a.modes, a.gap, a.par_min_params, a.sb_min_bytes)

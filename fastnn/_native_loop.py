@@ -163,7 +163,7 @@ class NativeEpoch:
             return True
         two_part = getattr(self._kmod, "two_part_epoch", None)
         return two_part is not None and two_part(self.ctx.batch_size, self.ctx.n_samples,
-                                                 self.units)
+                                                 self.units, self.X.dtype.itemsize)
 
     def quiet_blas(self):
         """A context in which BLAS runs on the calling thread when the epochs are data-parallel

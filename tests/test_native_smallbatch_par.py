@@ -6,7 +6,7 @@ forward products ``A[:, k0:k1] @ W[k0:k1, :]`` are summed in part order and the 
 deltas and updates of a part's rows are its own products, so results differ from the one-thread
 loop by rounding only (parity contract: float64 within 1e-10 relative, float32 within 1e-4,
 after 1 and 5 epochs); the same two parts run on one thread give the same bits. The threshold
-``set_smallbatch_min_work(0)`` sends these tiny networks down the two-part path;
+``set_smallbatch_min_bytes(0)`` sends these tiny networks down the two-part path;
 ``smallbatch_par_epochs()`` counts the epochs that took it.
 """
 
@@ -29,8 +29,8 @@ RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
 @contextlib.contextmanager
-def _sbpar(threads=2, min_work=0, mode=None):
-    """``threads`` OpenMP threads and the small-batch threshold at ``min_work`` (and the block
+def _sbpar(threads=2, min_bytes=0, mode=None):
+    """``threads`` OpenMP threads and the small-batch threshold at ``min_bytes`` (and the block
     mode ``mode`` when given); yields a list that receives the number of two-part small-batch
     epochs run inside the block."""
     from threadpoolctl import threadpool_limits
@@ -41,13 +41,13 @@ def _sbpar(threads=2, min_work=0, mode=None):
         pytest.skip("one OpenMP thread only")
     ran = []
     before = _train.smallbatch_par_epochs()
-    old = _train.set_smallbatch_min_work(min_work)
+    old = _train.set_smallbatch_min_bytes(min_bytes)
     old_mode = _train.set_b1par_mode(mode) if mode is not None else None
     try:
         with threadpool_limits(threads, user_api="openmp"):
             yield ran
     finally:
-        _train.set_smallbatch_min_work(old)
+        _train.set_smallbatch_min_bytes(old)
         if old_mode is not None:
             _train.set_b1par_mode(old_mode)
         ran.append(_train.smallbatch_par_epochs() - before)
@@ -226,31 +226,46 @@ def test_one_thread_limit_gives_the_serial_loop():
     X, y = _data("multiclass", n=45, d=5, seed=7)
     with _sbpar(threads=1) as ran:
         a = _fit(X, y, 3, "native", solver="adam")
-    with _sbpar(threads=2, min_work=10**15) as ran_ser:
+    with _sbpar(threads=2, min_bytes=10**15) as ran_ser:
         b = _fit(X, y, 3, "native", solver="adam")
     assert ran == [0] and ran_ser == [0]
     _assert_bits(a, b)
 
 
-def test_threshold_is_parameters_times_rows():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_threshold_is_bytes_of_parameters(dtype):
     from fastnn_core._cython import _train
 
-    X, y = _data("multiclass", n=45, d=5, seed=7)
-    n_params = 5 * 7 + 7 + 7 * 4 + 4 + 4 * 3 + 3
+    X, y = _data("multiclass", n=45, d=5, seed=7, dtype=dtype)
+    nbytes = (5 * 7 + 7 + 7 * 4 + 4 + 4 * 3 + 3) * np.dtype(dtype).itemsize
     units = [5, 7, 4, 3]
-    with _sbpar(min_work=n_params * 8 + 1) as ran:
-        assert not _train.two_part_epoch(8, 45, units)
+    size = np.dtype(dtype).itemsize
+    with _sbpar(min_bytes=nbytes + 1) as ran:
+        assert not _train.two_part_epoch(8, 45, units, size)
         _fit(X, y, 1, "native")
-    with _sbpar(min_work=n_params * 8) as ran_at:
-        assert _train.two_part_epoch(8, 45, units)
+    with _sbpar(min_bytes=nbytes) as ran_at:
+        assert _train.two_part_epoch(8, 45, units, size)
         _fit(X, y, 1, "native")
     assert ran == [0] and ran_at == [1]
     with _sbpar():
-        # data-parallel sizes, no hidden layer, and one thread stay off this path
-        assert not _train.two_part_epoch(_train.parallel_min_rows(), 10**4, units)
-        assert not _train.two_part_epoch(8, 45, [5, 3])
+        # data-parallel sizes and a network without a hidden layer stay off this path
+        assert not _train.two_part_epoch(_train.parallel_min_rows(), 10**4, units, size)
+        assert _train.two_part_epoch(_train.parallel_min_rows(), 45, units, size)  # capped
+        assert not _train.two_part_epoch(8, 45, [5, 3], size)
     with _sbpar(threads=1):
-        assert not _train.two_part_epoch(8, 45, units)
+        assert not _train.two_part_epoch(8, 45, units, size)
+
+
+def test_default_threshold_takes_large_networks_only():
+    """The default: hidden (256, 128) on 100 features in either dtype, hidden 100 in float64
+    only (see smallbatch_min_bytes in _train.pyx for the measurements)."""
+    from fastnn_core._cython import _train
+
+    if _train.max_threads() < 2:
+        pytest.skip("one OpenMP thread only")
+    assert _train.two_part_epoch(32, 60000, [100, 256, 128, 10], 4)
+    assert _train.two_part_epoch(32, 60000, [100, 100, 10], 8)
+    assert not _train.two_part_epoch(32, 60000, [100, 100, 10], 4)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -294,17 +309,17 @@ def test_adapter_limits_blas_around_two_part_epochs():
     try:
         with _sbpar():
             _fit(X, y, 1, "native")
-        with _sbpar(min_work=10**15):
+        with _sbpar(min_bytes=10**15):
             _fit(X, y, 1, "native")
     finally:
         NativeEpoch.run = orig
     assert seen == [True, False]
 
 
-def test_smallbatch_min_work_setting():
+def test_smallbatch_min_bytes_setting():
     from fastnn_core._cython import _train
 
-    old = _train.smallbatch_min_work()
+    old = _train.smallbatch_min_bytes()
     with pytest.raises(ValueError):
-        _train.set_smallbatch_min_work(-1)
-    assert _train.set_smallbatch_min_work(old) == old
+        _train.set_smallbatch_min_bytes(-1)
+    assert _train.set_smallbatch_min_bytes(old) == old

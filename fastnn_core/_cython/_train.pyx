@@ -29,7 +29,9 @@ Batch size 1 with ``nt >= 2`` on a network of at least ``parallel_min_params()``
 the network split in two parts by rows of every weight matrix, each sample's forward product
 and fused updates run by two threads (one part each, barriers between layers) or, when the
 threads keep waiting for each other's turn on a busy machine, by the calling thread, with the
-same results (``_b1par_epoch``).
+same results (``_parts_epoch``, ``_b1par_block``). Batches of 2 .. ``parallel_min_rows() - 1``
+rows on a network of at least ``smallbatch_min_bytes()`` bytes of parameters: the same two
+parts, blocks and back-off, with one-thread BLAS products on each part's rows (``_sbpar_block``).
 
 Other batches (``m == 1`` otherwise, fewer rows, one thread): BLAS uses its own pool
 (threadpoolctl limits it); the elementwise and row kernels run in an OpenMP ``prange`` only
@@ -164,7 +166,7 @@ cdef intp _b1par_min_params = 10000
 #: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
 #: threads would mostly add barrier time. B1PAR_BLOCK: samples per block; a block on 2 threads
 #: whose threads slept in the barrier more than 1 / B1PAR_SLEEPY of its time sends the next 2,
-#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
+#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _parts_epoch)
 cdef enum:
     B1PAR_PARTS = 2
     B1PAR_BLOCK = 256
@@ -177,7 +179,7 @@ cdef int _b1par_backoff = 1
 #: 0: blocks on 2 threads or 1 by the time slept in the barrier; 1: always 2 threads; 2: always 1
 #: (tests, benchmarks)
 cdef int _b1par_mode = 0
-#: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
+#: batch-1 epochs run by _parts_epoch in this process (a diagnostic for tests and benchmarks)
 cdef long long _b1par_epochs = 0
 
 
@@ -201,9 +203,15 @@ def b1par_epochs():
 
 #: Batches of 2 .. parallel_min_rows() - 1 rows run split in two parts, like batch size 1
 #: (_sbpar_block; two threads or one by the same blocks and back-off), when the network's
-#: parameters times the batch size reach this (and the loop has 2+ threads). Settable for
-#: tests (set_smallbatch_min_work).
-cdef intp _sbpar_min_work = 200000
+#: parameters take at least this many bytes (and the loop has 2+ threads). Settable for tests
+#: (set_smallbatch_min_bytes). Measured on 2 cores (60000 x 100, 10 classes, batches of 8-48,
+#: Adam and sgd, native_parallel_ab.py): hidden (256, 128) (60042 parameters) 1.3-1.8x faster
+#: than the one-thread loop in both dtypes; hidden 100 (11110) 1.15-1.25x faster in float64
+#: (89 KB) up to batch 32, but 0-20% slower in float32 (44 KB): splitting each product in two
+#: costs 10-25% on one thread and the barriers some microseconds per batch, which a batch of
+#: 10-30 us does not repay. The time of a batch grows with the parameters and the item size
+#: alike, hence a threshold in bytes.
+cdef intp _sbpar_min_bytes = 65536
 #: small-batch epochs run by _parts_epoch in this process (a diagnostic for tests, benchmarks)
 cdef long long _sbpar_epochs = 0
 
@@ -214,32 +222,33 @@ def smallbatch_par_epochs():
     return _sbpar_epochs
 
 
-def smallbatch_min_work():
+def smallbatch_min_bytes():
     """Batches of 2 .. parallel_min_rows() - 1 rows run split in two parts (2+ OpenMP threads)
-    when the network's parameters times the batch size reach this."""
-    return _sbpar_min_work
+    when the network's parameters take at least this many bytes."""
+    return _sbpar_min_bytes
 
 
-def set_smallbatch_min_work(Py_ssize_t work):
-    """Set the small-batch two-part threshold (parameters x rows; tests use 0 on tiny
+def set_smallbatch_min_bytes(Py_ssize_t nbytes):
+    """Set the small-batch two-part threshold (bytes of parameters; tests use 0 on tiny
     networks); returns the previous value."""
-    global _sbpar_min_work
-    cdef intp old = _sbpar_min_work
-    if work < 0:
-        raise ValueError("the small-batch parallel threshold must be at least 0")
-    _sbpar_min_work = work
+    global _sbpar_min_bytes
+    cdef intp old = _sbpar_min_bytes
+    if nbytes < 0:
+        raise ValueError("the small-batch parallel threshold must be at least 0 bytes")
+    _sbpar_min_bytes = nbytes
     return old
 
 
-def two_part_epoch(Py_ssize_t batch_size, Py_ssize_t n_samples, units):
+def two_part_epoch(Py_ssize_t batch_size, Py_ssize_t n_samples, units, Py_ssize_t itemsize):
     """True when an epoch of ``n_samples`` rows in batches of ``batch_size`` on a network of
-    layer widths ``units`` runs split in two parts (batch size 1 or small batches) with the
-    calling thread's OpenMP limit: its BLAS calls must then run on one thread."""
+    layer widths ``units`` and parameters of ``itemsize`` bytes runs split in two parts (batch
+    size 1 or small batches) with the calling thread's OpenMP limit: its BLAS calls must then
+    run on one thread."""
     cdef intp params = 0
     cdef Py_ssize_t l
     for l in range(len(units) - 1):
         params += (units[l] + 1) * units[l + 1]
-    return bool(_two_parts(batch_size, n_samples, <int>(len(units) - 1), params,
+    return bool(_two_parts(batch_size, n_samples, <int>(len(units) - 1), params, itemsize,
                            fnn_max_threads()))
 
 
@@ -657,18 +666,19 @@ cdef inline intp _params(Layout *net) noexcept nogil:
     return total
 
 
-cdef inline bint _two_parts(intp bs, intp n, int L, intp params, int nt) noexcept nogil:
+cdef inline bint _two_parts(intp bs, intp n, int L, intp params, intp itemsize,
+                           int nt) noexcept nogil:
     """True when an epoch of ``n`` rows in batches of ``bs`` runs split in two parts
     (``_parts_epoch``): 2+ OpenMP threads, 2+ weight layers, and at batch size 1 at least
     ``parallel_min_params()`` parameters, at 2 .. ``parallel_min_rows() - 1`` rows (``bs``
-    capped at ``n``) at least ``smallbatch_min_work()`` parameters x rows."""
+    capped at ``n``) parameters of at least ``smallbatch_min_bytes()`` bytes."""
     if nt < 2 or L < 2 or n < 2:
         return False
     if bs == 1:
         return params >= _b1par_min_params
     if bs > n:
         bs = n
-    return bs < _par_min_rows and params * bs >= _sbpar_min_work
+    return bs < _par_min_rows and params * itemsize >= _sbpar_min_bytes
 
 
 cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
@@ -1195,7 +1205,7 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
         # one batch of every row (full batch): the order only permutes the terms of the sums,
         # so use the rows in place instead of gathering a shuffled copy of X
         order = NULL
-    if _two_parts(bs, n, L, _params(net), nt):
+    if _two_parts(bs, n, L, _params(net), sizeof(floating), nt):
         status = _parts_epoch(net, X, d, target, tsz, sw, order, n, bs if bs < n else n, xbuf,
                               tbuf, swbuf, hidden_act, loss_kind, opt_kind, h, alpha, t_io,
                               acc_out)
