@@ -62,7 +62,9 @@ cdef extern from "_train_b1par.h" nogil:
     ctypedef struct fnn_b1par_bar:
         int n
         long long slept_ns
-    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+    int FNN_B1PAR_SPIN
+    int FNN_SBPAR_SPIN
+    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth, int spin)
     void fnn_b1par_wait(fnn_b1par_bar *b)
     long long fnn_b1par_now_ns()
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
@@ -1152,7 +1154,7 @@ cdef int _parts_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
             with parallel(num_threads=B1PAR_PARTS):
                 tid = threadid()
                 nth = fnn_par_num_threads()
-                fnn_b1par_start(&bar, tid, nth)
+                fnn_b1par_start(&bar, tid, nth, FNN_B1PAR_SPIN if bs == 1 else FNN_SBPAR_SPIN)
                 _parts_block(net, X, d, target, tsz, sw, order, bs, s0, s1, xbuf, tbuf, swbuf,
                              hidden_act, loss_kind, opt_kind, h, alpha, l2_first, buf, pstride,
                              off, zeros, part, &bar, &run, tid, nth)

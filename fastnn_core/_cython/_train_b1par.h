@@ -9,13 +9,18 @@
 
 #include "fastnn_simd.h"
 
-/* ---- the barrier of the team of a batch-1 epoch.
+/* ---- the barrier of the team of a two-part epoch.
  * libgomp's `omp barrier` spins GOMP_SPINCOUNT (300000) rounds, milliseconds, before it
  * sleeps: when another process holds one of the two cores, the waiting thread spins while its
  * peer waits for that very core, and a 5-us step took 200-600 us (measured on 2 cores with 3
- * other busy processes).  So on Linux this barrier spins at most FNN_B1PAR_SPIN rounds (about 10
- * us, longer than the usual wait for a running peer), then sleeps on a futex; the
- * last thread to arrive wakes the sleepers.  Elsewhere it is `omp barrier`. */
+ * other busy processes).  So on Linux this barrier spins at most `spin` rounds (longer than the
+ * usual wait for a running peer), then sleeps on a futex; the last thread to arrive wakes the
+ * sleepers.  Elsewhere it is `omp barrier`.  Batch size 1 spins FNN_B1PAR_SPIN rounds; the
+ * steps of a small batch take some tens of microseconds and the two parts drift apart by more
+ * than 10 us without any other process running, so they spin FNN_SBPAR_SPIN rounds: with 400
+ * the threads slept often enough that the back-off of _parts_epoch sent calm blocks to one
+ * thread (measured at hidden (256, 128), batch 32, Adam float64: 0.53 s an epoch against 0.35
+ * s with 4000, the same as always on two threads). */
 #if FASTNN_OPENMP && defined(_OPENMP) && defined(__linux__)
 #include <limits.h>
 #include <linux/futex.h>
@@ -31,14 +36,15 @@
 #else
 #define FNN_CPU_RELAX() ((void)0)
 #endif
-#define FNN_B1PAR_SPIN 400 /* about 10 us of pause on Zen 4 */
+#define FNN_B1PAR_SPIN 400  /* about 10 us of pause on Zen 4 */
+#define FNN_SBPAR_SPIN 4000 /* about 100 us */
 
 /* arrivals of the current round, the round number (the futex word), threads asleep, team size,
  * nanoseconds the threads slept in it (their peer was not running: the caller's cue to run on
  * one thread); one cache line (on the stack of the calling thread, which honours the
  * alignment) */
 typedef struct {
-    int count, gen, sleepers, n;
+    int count, gen, sleepers, n, spin;
     long long slept_ns;
 } __attribute__((aligned(64))) fnn_b1par_bar;
 
@@ -55,14 +61,15 @@ static inline long long fnn_b1par_now_ns(void)
 }
 
 /* Every thread of the team, once, before the first fnn_b1par_wait: thread 0 sets up the
- * barrier for the team of nth threads. */
-static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+ * barrier for the team of nth threads, spinning `spin` rounds before it sleeps. */
+static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth, int spin)
 {
     if (tid == 0) {
         b->count = 0;
         b->gen = 0;
         b->sleepers = 0;
         b->n = nth;
+        b->spin = spin;
         b->slept_ns = 0;
     }
 #if FASTNN_OPENMP && defined(_OPENMP)
@@ -86,7 +93,7 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
             syscall(SYS_futex, &b->gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
         return;
     }
-    for (int i = 0; i < FNN_B1PAR_SPIN; i++) {
+    for (int i = 0; i < b->spin; i++) {
         if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen)
             return;
         FNN_CPU_RELAX();
