@@ -156,10 +156,14 @@ class NativeEpoch:
                 )
 
     def _parallel(self):
-        """True when this epoch's batches will run data-parallel (then BLAS must run on one
-        thread per call: the OpenMP threads call it at the same time)."""
-        return (bool(self.grads_extra) and self.ctx.batch_size >= self._par_min()
-                and self._kmod.max_threads() >= 2)
+        """True when this epoch's batches will run data-parallel or split in two parts (then
+        BLAS must run on one thread per call: the OpenMP threads call it at the same time)."""
+        if (bool(self.grads_extra) and self.ctx.batch_size >= self._par_min()
+                and self._kmod.max_threads() >= 2):
+            return True
+        two_part = getattr(self._kmod, "two_part_epoch", None)
+        return two_part is not None and two_part(self.ctx.batch_size, self.ctx.n_samples,
+                                                 self.units, self.X.dtype.itemsize)
 
     def quiet_blas(self):
         """A context in which BLAS runs on the calling thread when the epochs are data-parallel
@@ -189,7 +193,8 @@ class NativeEpoch:
         )
         if self._parallel():
             # One pool: the OpenMP threads of the loop are the only workers; OpenBLAS runs on
-            # the calling thread of each product (its own pool would fight them for the cores).
+            # the calling thread of each product (its own pool would fight them for the cores;
+            # and a two-part epoch gives the same bits on two threads or one only so).
             # Only the BLAS pools are limited, and only for this call: the user's OpenMP limit
             # (threadpool_limits(1), OMP_NUM_THREADS=1) already gave one thread above.
             with blas_controller().limit(limits=1, user_api="blas"):

@@ -29,7 +29,9 @@ Batch size 1 with ``nt >= 2`` on a network of at least ``parallel_min_params()``
 the network split in two parts by rows of every weight matrix, each sample's forward product
 and fused updates run by two threads (one part each, barriers between layers) or, when the
 threads keep waiting for each other's turn on a busy machine, by the calling thread, with the
-same results (``_b1par_epoch``).
+same results (``_parts_epoch``, ``_b1par_block``). Batches of 2 .. ``parallel_min_rows() - 1``
+rows on a network of at least ``smallbatch_min_bytes()`` bytes of parameters: the same two
+parts, blocks and back-off, with one-thread BLAS products on each part's rows (``_sbpar_block``).
 
 Other batches (``m == 1`` otherwise, fewer rows, one thread): BLAS uses its own pool
 (threadpoolctl limits it); the elementwise and row kernels run in an OpenMP ``prange`` only
@@ -44,7 +46,7 @@ from cython.parallel cimport parallel, prange, threadid
 from fastnn_core._cython.fastnn_simd cimport *
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
@@ -60,13 +62,15 @@ cdef extern from "_train_b1par.h" nogil:
     ctypedef struct fnn_b1par_bar:
         int n
         long long slept_ns
-    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+    int FNN_B1PAR_SPIN
+    int FNN_SBPAR_SPIN
+    void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth, int spin)
     void fnn_b1par_wait(fnn_b1par_bar *b)
     long long fnn_b1par_now_ns()
     void fnn_b1par_sum_f32(float *z, const float *part, intp stride, int nparts, const float *b,
-                           intp j0, intp j1)
+                           intp m, intp ld, intp j0, intp j1)
     void fnn_b1par_sum_f64(double *z, const double *part, intp stride, int nparts,
-                           const double *b, intp j0, intp j1)
+                           const double *b, intp m, intp ld, intp j0, intp j1)
 
 cdef extern from "_train_small.h" nogil:
     void fnn_train_vecmat_f32(const float *a, const float *W, const float *b, float *z,
@@ -75,8 +79,10 @@ cdef extern from "_train_small.h" nogil:
                               intp K, intp N)
     double fnn_train_sumsq_f32(const float *p, intp n)
     double fnn_train_sumsq_f64(const double *p, intp n)
-    void fnn_train_colsum_f32(const float *D, float *gb, intp m, intp N, int accumulate)
-    void fnn_train_colsum_f64(const double *D, double *gb, intp m, intp N, int accumulate)
+    void fnn_train_colsum_f32(const float *D, intp ld, float *gb, intp m, intp N,
+                              int accumulate)
+    void fnn_train_colsum_f64(const double *D, intp ld, double *gb, intp m, intp N,
+                              int accumulate)
     void fnn_train_addbias_f32(float *z, const float *b, intp m, intp N)
     void fnn_train_addbias_f64(double *z, const double *b, intp m, intp N)
     double fnn_train_r1_sgd_f32(float *p, const float *a, const float *d, float *back,
@@ -162,7 +168,7 @@ cdef intp _b1par_min_params = 10000
 #: measured on 2 cores only; a sample is a few to some tens of microseconds of work, more
 #: threads would mostly add barrier time. B1PAR_BLOCK: samples per block; a block on 2 threads
 #: whose threads slept in the barrier more than 1 / B1PAR_SLEEPY of its time sends the next 2,
-#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _b1par_epoch)
+#: 4, ... B1PAR_BACKOFF blocks to 1 thread (see _parts_epoch)
 cdef enum:
     B1PAR_PARTS = 2
     B1PAR_BLOCK = 256
@@ -175,7 +181,7 @@ cdef int _b1par_backoff = 1
 #: 0: blocks on 2 threads or 1 by the time slept in the barrier; 1: always 2 threads; 2: always 1
 #: (tests, benchmarks)
 cdef int _b1par_mode = 0
-#: batch-1 epochs run by _b1par_epoch in this process (a diagnostic for tests and benchmarks)
+#: batch-1 epochs run by _parts_epoch in this process (a diagnostic for tests and benchmarks)
 cdef long long _b1par_epochs = 0
 
 
@@ -195,6 +201,57 @@ def b1par_epochs():
     """How many batch-size-1 epochs this process ran split in two parts (two threads per
     sample, or one, see set_b1par_mode)."""
     return _b1par_epochs
+
+
+#: Batches of 2 .. parallel_min_rows() - 1 rows run split in two parts, like batch size 1
+#: (_sbpar_block; two threads or one by the same blocks and back-off), when the network's
+#: parameters take at least this many bytes (and the loop has 2+ threads). Settable for tests
+#: (set_smallbatch_min_bytes). Measured on 2 cores (60000 x 100, 10 classes, batches of 8-48,
+#: Adam and sgd, native_parallel_ab.py): hidden (256, 128) (60042 parameters) 1.3-1.8x faster
+#: than the one-thread loop in both dtypes; hidden 100 (11110) 1.15-1.25x faster in float64
+#: (89 KB) up to batch 32, but 0-20% slower in float32 (44 KB): splitting each product in two
+#: costs 10-25% on one thread and the barriers some microseconds per batch, which a batch of
+#: 10-30 us does not repay. The time of a batch grows with the parameters and the item size
+#: alike, hence a threshold in bytes.
+cdef intp _sbpar_min_bytes = 65536
+#: small-batch epochs run by _parts_epoch in this process (a diagnostic for tests, benchmarks)
+cdef long long _sbpar_epochs = 0
+
+
+def smallbatch_par_epochs():
+    """How many epochs of 2 .. parallel_min_rows() - 1 rows per batch this process ran split in
+    two parts (two threads per batch, or one, see set_b1par_mode)."""
+    return _sbpar_epochs
+
+
+def smallbatch_min_bytes():
+    """Batches of 2 .. parallel_min_rows() - 1 rows run split in two parts (2+ OpenMP threads)
+    when the network's parameters take at least this many bytes."""
+    return _sbpar_min_bytes
+
+
+def set_smallbatch_min_bytes(Py_ssize_t nbytes):
+    """Set the small-batch two-part threshold (bytes of parameters; tests use 0 on tiny
+    networks); returns the previous value."""
+    global _sbpar_min_bytes
+    cdef intp old = _sbpar_min_bytes
+    if nbytes < 0:
+        raise ValueError("the small-batch parallel threshold must be at least 0 bytes")
+    _sbpar_min_bytes = nbytes
+    return old
+
+
+def two_part_epoch(Py_ssize_t batch_size, Py_ssize_t n_samples, units, Py_ssize_t itemsize):
+    """True when an epoch of ``n_samples`` rows in batches of ``batch_size`` on a network of
+    layer widths ``units`` and parameters of ``itemsize`` bytes runs split in two parts (batch
+    size 1 or small batches) with the calling thread's OpenMP limit: its BLAS calls must then
+    run on one thread."""
+    cdef intp params = 0
+    cdef Py_ssize_t l
+    for l in range(len(units) - 1):
+        params += (units[l] + 1) * units[l + 1]
+    return bool(_two_parts(batch_size, n_samples, <int>(len(units) - 1), params, itemsize,
+                           fnn_max_threads()))
 
 
 def parallel_min_params():
@@ -467,9 +524,9 @@ cdef void _backward(Layout *net, floating *xin, intp m, int hidden_act, int nt,
         _mm(CT, CN, <int>K, <int>N, <int>m, a_prev, <int>K, Dl, <int>N, <floating *>net.G[l],
             <int>N, 1.0 if accumulate else 0.0)
         if floating is float:
-            fnn_train_colsum_f32(Dl, <float *>net.G[L + l], m, N, accumulate)
+            fnn_train_colsum_f32(Dl, N, <float *>net.G[L + l], m, N, accumulate)
         else:
-            fnn_train_colsum_f64(Dl, <double *>net.G[L + l], m, N, accumulate)
+            fnn_train_colsum_f64(Dl, N, <double *>net.G[L + l], m, N, accumulate)
         if l > 0:
             _mm(CN, CT, <int>m, <int>K, <int>N, Dl, <int>N, <floating *>net.P[l], <int>N,
                 <floating *>net.D[l - 1], <int>K, 0.0)
@@ -611,6 +668,21 @@ cdef inline intp _params(Layout *net) noexcept nogil:
     return total
 
 
+cdef inline bint _two_parts(intp bs, intp n, int L, intp params, intp itemsize,
+                           int nt) noexcept nogil:
+    """True when an epoch of ``n`` rows in batches of ``bs`` runs split in two parts
+    (``_parts_epoch``): 2+ OpenMP threads, 2+ weight layers, and at batch size 1 at least
+    ``parallel_min_params()`` parameters, at 2 .. ``parallel_min_rows() - 1`` rows (``bs``
+    capped at ``n``) parameters of at least ``smallbatch_min_bytes()`` bytes."""
+    if nt < 2 or L < 2 or n < 2:
+        return False
+    if bs == 1:
+        return params >= _b1par_min_params
+    if bs > n:
+        bs = n
+    return bs < _par_min_rows and params * itemsize >= _sbpar_min_bytes
+
+
 cdef inline double _adam_rate(double *h, long long t) noexcept nogil:
     """Adam's bias-corrected rate at step ``t`` (C ``pow``, as Python's ``**``)."""
     return h[0] * sqrt(1.0 - pow(h[2], <double>t)) / (1.0 - pow(h[1], <double>t))
@@ -631,11 +703,11 @@ cdef inline bint _batch_loss(double *acc, double term, int opt_kind, double *h, 
 
 
 cdef inline void _b1par_sum(floating *z, floating *part, intp stride, int nparts, floating *b,
-                            intp j0, intp j1) noexcept nogil:
+                            intp m, intp ld, intp j0, intp j1) noexcept nogil:
     if floating is float:
-        fnn_b1par_sum_f32(z, part, stride, nparts, b, j0, j1)
+        fnn_b1par_sum_f32(z, part, stride, nparts, b, m, ld, j0, j1)
     else:
-        fnn_b1par_sum_f64(z, part, stride, nparts, b, j0, j1)
+        fnn_b1par_sum_f64(z, part, stride, nparts, b, m, ld, j0, j1)
 
 
 cdef inline floating *_at(floating *dtype_tag, void *p, intp i) noexcept nogil:
@@ -722,11 +794,11 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
                     j0 = N * v // B1PAR_PARTS
                     j1 = N * (v + 1) // B1PAR_PARTS
                     _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
-                               <floating *>net.P[L + l], j0, j1)
+                               <floating *>net.P[L + l], 1, N, j0, j1)
                     _act(hidden_act, <floating *>net.A[l] + j0, j1 - j0, 1)
                 else:
                     _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
-                               B1PAR_PARTS, <floating *>net.P[L + l], 0, N)
+                               B1PAR_PARTS, <floating *>net.P[L + l], 1, N, 0, N)
             a_prev = <floating *>net.A[l]
         for v in range(v0, v1):
             outz = buf + v * pstride + off[L]
@@ -789,20 +861,243 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
         run.have_next = have_next
 
 
-cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, floating *sw,
-                      intp *order, intp n, int hidden_act, int loss_kind, int opt_kind,
+cdef inline void _act_cols(int act, floating *z, intp m, intp ld, intp j0,
+                          intp j1) noexcept nogil:
+    """The activation, in place, on the columns ``[j0, j1)`` of ``m`` rows ``ld`` apart."""
+    cdef intp i
+    for i in range(m):
+        _act(act, z + i * ld + j0, j1 - j0, 1)
+
+
+cdef inline void _act_grad_cols(int act, floating *a, floating *dl, intp m, intp ld, intp j0,
+                                intp j1) noexcept nogil:
+    """``dl *= f'(a)`` on the columns ``[j0, j1)`` of ``m`` rows ``ld`` apart."""
+    cdef intp i
+    for i in range(m):
+        _act_grad(act, a + i * ld + j0, dl + i * ld + j0, j1 - j0, 1)
+
+
+cdef inline void _colsum(floating *D, intp ld, floating *gb, intp m, intp N) noexcept nogil:
+    """``gb`` = the column sums of ``D`` (``m`` rows of ``N``, ``ld`` apart), rows in order."""
+    if floating is float:
+        fnn_train_colsum_f32(D, ld, gb, m, N, 0)
+    else:
+        fnn_train_colsum_f64(D, ld, gb, m, N, 0)
+
+
+cdef inline double _sumsq(floating *p, intp n) noexcept nogil:
+    if floating is float:
+        return fnn_train_sumsq_f32(p, n)
+    else:
+        return fnn_train_sumsq_f64(p, n)
+
+
+cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
+                       floating *sw, intp *order, intp bs, intp s0, intp s1, floating *xbuf,
+                       void *tbuf, floating *swbuf, int hidden_act, int loss_kind,
+                       int opt_kind, double *h, double alpha, double l2_first, floating *buf,
+                       intp pstride, intp *off, double *part, fnn_b1par_bar *bar, B1Run *run,
+                       int tid, int nth) noexcept nogil:
+    """Batches of ``bs`` rows (2 .. ``parallel_min_rows() - 1``) starting at the positions
+    ``s0, s0 + bs, ... < s1`` of the epoch (the last one may be shorter), the network split in
+    ``B1PAR_PARTS`` parts as in ``_b1par_block``: part ``v`` owns the rows ``[K v / P,
+    K (v + 1) / P)`` of every weight matrix ``W_l`` (K x N), the same columns of the layer's
+    input (a part reads and writes only its own columns of the activations) and the same units
+    of each hidden layer's deltas and bias. Thread ``tid`` of ``nth`` runs the parts ``[tid P /
+    nth, (tid + 1) P / nth)``, with the same results for any ``nth``.
+
+    Per batch: part 0 gathers the targets and weights (read by every part after the first
+    barrier), each part its columns of the input rows. Forward, layer by layer: the partial
+    product ``A[:, k0:k1] @ W[k0:k1, :]`` (``m x N``, one-thread GEMM) into the part's slot of
+    ``buf``, a barrier, then the partials summed (part order) + bias + activation on the part's
+    units, which are the columns its next partial product reads; the output layer summed in
+    full by every part into its own ``z``, the loss rows and output delta likewise (every part
+    sees the same loss and stops at the same batch). Backward, from the top: the part's rows of
+    the weight gradient ``A[:, k0:k1]^T @ D``, its units' bias gradient (column sums, rows in
+    order), its columns of the delta below ``D @ W[k0:k1, :]^T`` times f' (before its rows are
+    updated), then the optimizer on its rows and bias units; a barrier before the next layer
+    reads the whole delta. Part 0 updates the output bias after the first backward barrier.
+    The sums of squares of a part's new weights go to ``part[v * PAD]`` (the next batch's L2
+    term adds them in part order). Needs ``L >= 2`` (see ``_b1par_block`` for the hazards
+    between batches). Thread 0 stores the carried state in ``run``."""
+    cdef int L = net.L, l, u, v
+    cdef int v0 = tid * B1PAR_PARTS // nth, v1 = (tid + 1) * B1PAR_PARTS // nth
+    cdef intp C = net.units[L], start, m, r, idx, K, N, k0, k1, j0, j1
+    cdef floating *outz
+    cdef floating *outd
+    cdef floating *xin
+    cdef floating *a_prev
+    cdef floating *Dl
+    cdef floating *slot
+    cdef floating *swb
+    cdef void *tb
+    cdef double S, scale, total = 0.0, l2, l2sum
+    cdef double acc = run.acc, lr = run.lr
+    cdef long long t = run.t
+    cdef int status = 0, have_next = run.have_next
+    start = s0
+    while start < s1:
+        m = bs if s1 - start > bs else s1 - start
+        if sw == NULL:
+            S = <double>m
+        else:
+            S = 0.0
+            for r in range(m):
+                S += sw[start + r] if order == NULL else sw[order[start + r]]
+        if S <= 0.0:  # a batch of zero-weight rows carries no gradient
+            start += m
+            continue
+        scale = 1.0 / S
+        if order == NULL:
+            xin = X + start * d
+            tb = <char *>target + start * tsz
+            swb = NULL if sw == NULL else sw + start
+        else:
+            for v in range(v0, v1):
+                k0 = d * v // B1PAR_PARTS
+                k1 = d * (v + 1) // B1PAR_PARTS
+                for r in range(m):
+                    idx = order[start + r]
+                    memcpy(xbuf + r * d + k0, X + idx * d + k0, (k1 - k0) * sizeof(floating))
+                    if v == 0:
+                        memcpy(<char *>tbuf + r * tsz, <char *>target + idx * tsz, tsz)
+                        if sw != NULL:
+                            swbuf[r] = sw[idx]
+            xin = xbuf
+            tb = tbuf
+            swb = NULL if sw == NULL else swbuf
+
+        # ---- forward
+        a_prev = xin
+        for l in range(L):
+            K = net.units[l]
+            N = net.units[l + 1]
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                slot = buf + v * pstride + off[l]
+                if k1 > k0:
+                    _mm(CN, CN, <int>m, <int>N, <int>(k1 - k0), a_prev + k0, <int>K,
+                        <floating *>net.P[l] + k0 * N, <int>N, slot, <int>N, 0.0)
+                else:
+                    memset(slot, 0, m * N * sizeof(floating))
+            if nth > 1:
+                fnn_b1par_wait(bar)
+            for v in range(v0, v1):
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
+                               <floating *>net.P[L + l], m, N, j0, j1)
+                    _act_cols(hidden_act, <floating *>net.A[l], m, N, j0, j1)
+                else:
+                    _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
+                               B1PAR_PARTS, <floating *>net.P[L + l], m, N, 0, N)
+            a_prev = <floating *>net.A[l]
+        for v in range(v0, v1):
+            outz = buf + v * pstride + off[L]
+            outd = buf + v * pstride + off[L + 1]
+            total = _loss_rows(loss_kind, outz, tb, swb, outd, m, C, scale, 1)
+        if alpha == 0.0:
+            l2sum = 0.0
+        elif have_next:
+            l2sum = 0.0
+            for u in range(B1PAR_PARTS):
+                l2sum = l2sum + part[u * PAD]
+        else:
+            l2sum = l2_first
+        if not _batch_loss(&acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, &t,
+                           &lr):
+            status = 1
+            break
+        l2 = alpha / S
+
+        # ---- backward and the optimizer on each part's rows
+        for v in range(v0, v1):
+            part[v * PAD + 1] = 0.0  # this batch's sum of squares, added up below
+        for l in range(L - 1, -1, -1):
+            K = net.units[l]
+            N = net.units[l + 1]
+            a_prev = xin if l == 0 else <floating *>net.A[l - 1]
+            for v in range(v0, v1):
+                k0 = K * v // B1PAR_PARTS
+                k1 = K * (v + 1) // B1PAR_PARTS
+                outd = buf + v * pstride + off[L + 1]
+                if l == L - 2 and v == 0:
+                    _colsum(outd, C, <floating *>net.G[2 * L - 1], m, C)
+                    _opt_range(opt_kind, <floating *>net.P[2 * L - 1],
+                               <floating *>net.G[2 * L - 1], _at(outd, net.S0[2 * L - 1], 0),
+                               _at(outd, net.S1[2 * L - 1], 0), C, h, lr, 0.0)
+                Dl = outd if l == L - 1 else <floating *>net.D[l]
+                if k1 > k0:
+                    _mm(CT, CN, <int>(k1 - k0), <int>N, <int>m, a_prev + k0, <int>K, Dl, <int>N,
+                        <floating *>net.G[l] + k0 * N, <int>N, 0.0)
+                if l < L - 1:
+                    j0 = N * v // B1PAR_PARTS
+                    j1 = N * (v + 1) // B1PAR_PARTS
+                    _colsum(Dl + j0, N, <floating *>net.G[L + l] + j0, m, j1 - j0)
+                    _opt_range(opt_kind, <floating *>net.P[L + l] + j0,
+                               <floating *>net.G[L + l] + j0, _at(outd, net.S0[L + l], j0),
+                               _at(outd, net.S1[L + l], j0), j1 - j0, h, lr, 0.0)
+                if l > 0 and k1 > k0:
+                    _mm(CN, CT, <int>m, <int>(k1 - k0), <int>N, Dl, <int>N,
+                        <floating *>net.P[l] + k0 * N, <int>N, <floating *>net.D[l - 1] + k0,
+                        <int>K, 0.0)
+                    _act_grad_cols(hidden_act, a_prev, <floating *>net.D[l - 1], m, K, k0, k1)
+                _opt_range(opt_kind, <floating *>net.P[l] + k0 * N,
+                           <floating *>net.G[l] + k0 * N, _at(outd, net.S0[l], k0 * N),
+                           _at(outd, net.S1[l], k0 * N), (k1 - k0) * N, h, lr, l2)
+                if alpha != 0.0:
+                    part[v * PAD + 1] += _sumsq(<floating *>net.P[l] + k0 * N, (k1 - k0) * N)
+            if l > 0 and nth > 1:
+                fnn_b1par_wait(bar)
+        for v in range(v0, v1):
+            part[v * PAD] = part[v * PAD + 1]
+        have_next = 1
+        start += m
+    if tid == 0:
+        run.acc = acc
+        run.lr = lr
+        run.t = t
+        run.status = status
+        run.have_next = have_next
+
+
+cdef inline void _parts_block(Layout *net, floating *X, intp d, void *target, intp tsz,
+                              floating *sw, intp *order, intp bs, intp s0, intp s1,
+                              floating *xbuf, void *tbuf, floating *swbuf, int hidden_act,
+                              int loss_kind, int opt_kind, double *h, double alpha,
+                              double l2_first, floating *buf, intp pstride, intp *off,
+                              floating *zeros, double *part, fnn_b1par_bar *bar, B1Run *run,
+                              int tid, int nth) noexcept nogil:
+    if bs == 1:
+        _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
+                     opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, bar, run,
+                     tid, nth)
+    else:
+        _sbpar_block(net, X, d, target, tsz, sw, order, bs, s0, s1, xbuf, tbuf, swbuf,
+                     hidden_act, loss_kind, opt_kind, h, alpha, l2_first, buf, pstride, off,
+                     part, bar, run, tid, nth)
+
+
+cdef int _parts_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, floating *sw,
+                      intp *order, intp n, intp bs, floating *xbuf, void *tbuf,
+                      floating *swbuf, int hidden_act, int loss_kind, int opt_kind,
                       double *h, double alpha, long long *t_io, double *acc_out) noexcept nogil:
-    """A batch-size-1 epoch split in ``B1PAR_PARTS`` parts (``_b1par_block``), by blocks of
-    ``B1PAR_BLOCK`` samples, each block on two threads or on the calling thread: the results
-    are the same either way. On a busy machine two threads in lock step wait for each other's
-    turn on a core, so (``_b1par_mode`` 0) a block on two threads whose threads slept in the
-    barrier (the peer was not running) more than ``1 / B1PAR_SLEEPY`` of the block's time sends
-    the next 2 blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while that repeats (from
-    one epoch to the next); a calm block resets it. The same return values as ``_epoch``, or
-    -1 (nothing done) when its buffers cannot be allocated."""
-    global _b1par_epochs, _b1par_skip, _b1par_backoff
+    """An epoch of batches of ``bs < parallel_min_rows()`` rows split in ``B1PAR_PARTS`` parts
+    (``_b1par_block`` at batch size 1, ``_sbpar_block`` above), by blocks of about
+    ``B1PAR_BLOCK`` samples (whole batches), each block on two threads or on the calling thread:
+    the results are the same either way. On a busy machine two threads in lock step wait for
+    each other's turn on a core, so (``_b1par_mode`` 0) a block on two threads whose threads
+    slept in the barrier (the peer was not running) more than ``1 / B1PAR_SLEEPY`` of the
+    block's time sends the next 2 blocks to one thread, then 4, 8, ... ``B1PAR_BACKOFF`` while
+    that repeats (from one epoch to the next, whatever the batch size); a calm block resets it.
+    The same return values as ``_epoch``, or -1 (nothing done) when its buffers cannot be
+    allocated."""
+    global _b1par_epochs, _sbpar_epochs, _b1par_skip, _b1par_backoff
     cdef int L = net.L, l, tid = 0, nth = 1, two
     cdef intp pstride, wmax = 0, s0, s1
+    cdef intp blk = B1PAR_BLOCK // bs * bs if bs <= B1PAR_BLOCK else bs
     cdef long long t0
     cdef intp *off = <intp *>malloc((L + 3) * sizeof(intp))
     cdef floating *buf = NULL
@@ -812,32 +1107,34 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     cdef B1Run run
     cdef fnn_b1par_bar bar
     if off != NULL and part != NULL:
-        # per part: the partial product of each layer, then the output row z and its delta,
-        # each rounded up to 16 elements, then 16 more: no two threads write one cache line
+        # per part: the partial product of each layer, then the output rows z and their delta
+        # (bs rows each), each rounded up to 16 elements, then 16 more: no two threads write
+        # one cache line
         off[0] = 0
         for l in range(L + 2):
             wmax = net.units[l + 1] if l < L else net.units[L]
-            off[l + 1] = off[l] + (wmax + 15) // 16 * 16
+            off[l + 1] = off[l] + (wmax * bs + 15) // 16 * 16
         pstride = off[L + 2] + 16
-        wmax = 0
-        for l in range(1, L + 1):
-            if net.units[l] > wmax:
-                wmax = net.units[l]
         buf = <floating *>malloc(B1PAR_PARTS * pstride * sizeof(floating))
-        zeros = <floating *>calloc(wmax, sizeof(floating))
-    if buf == NULL or zeros == NULL:
+        if bs == 1:  # the zero bias of the batch-1 partial products
+            wmax = 0
+            for l in range(1, L + 1):
+                if net.units[l] > wmax:
+                    wmax = net.units[l]
+            zeros = <floating *>calloc(wmax, sizeof(floating))
+    if buf == NULL or (bs == 1 and zeros == NULL):
         free(off)
         free(part)
         free(buf)
         free(zeros)
         return -1
-    _b1par_epochs += 1
+    if bs == 1:
+        _b1par_epochs += 1
+    else:
+        _sbpar_epochs += 1
     if alpha != 0.0:
         for l in range(L):
-            if floating is float:
-                l2_first += fnn_train_sumsq_f32(<float *>net.P[l], net.size[l])
-            else:
-                l2_first += fnn_train_sumsq_f64(<double *>net.P[l], net.size[l])
+            l2_first += _sumsq(<floating *>net.P[l], net.size[l])
     run.acc = 0.0
     run.lr = h[0]
     run.t = t_io[0]
@@ -845,7 +1142,7 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
     run.have_next = 0
     s0 = 0
     while s0 < n and run.status == 0:
-        s1 = s0 + B1PAR_BLOCK if n - s0 > B1PAR_BLOCK else n
+        s1 = s0 + blk if n - s0 > blk else n
         if _b1par_mode != 0:
             two = _b1par_mode == 1
         else:
@@ -857,14 +1154,14 @@ cdef int _b1par_epoch(Layout *net, floating *X, intp d, void *target, intp tsz, 
             with parallel(num_threads=B1PAR_PARTS):
                 tid = threadid()
                 nth = fnn_par_num_threads()
-                fnn_b1par_start(&bar, tid, nth)
-                _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
-                             opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part,
-                             &bar, &run, tid, nth)
+                fnn_b1par_start(&bar, tid, nth, FNN_B1PAR_SPIN if bs == 1 else FNN_SBPAR_SPIN)
+                _parts_block(net, X, d, target, tsz, sw, order, bs, s0, s1, xbuf, tbuf, swbuf,
+                             hidden_act, loss_kind, opt_kind, h, alpha, l2_first, buf, pstride,
+                             off, zeros, part, &bar, &run, tid, nth)
         else:
-            _b1par_block(net, X, d, target, tsz, sw, order, s0, s1, hidden_act, loss_kind,
-                         opt_kind, h, alpha, l2_first, buf, pstride, off, zeros, part, &bar,
-                         &run, 0, 1)
+            _parts_block(net, X, d, target, tsz, sw, order, bs, s0, s1, xbuf, tbuf, swbuf,
+                         hidden_act, loss_kind, opt_kind, h, alpha, l2_first, buf, pstride,
+                         off, zeros, part, &bar, &run, 0, 1)
         if two and _b1par_mode == 0:
             if bar.slept_ns * B1PAR_SLEEPY > fnn_b1par_now_ns() - t0:
                 if _b1par_backoff < B1PAR_BACKOFF:
@@ -906,16 +1203,16 @@ cdef int _epoch(Layout *net, floating *X, intp d, void *target, int tgt_int, int
     cdef bint chunked
     cdef double l2_next = 0.0
     cdef intp b, nb = (n + bs - 1) // bs
-    if (bs == 1 and nt >= 2 and L >= 2 and n >= 2
-            and _params(net) >= _b1par_min_params):
-        status = _b1par_epoch(net, X, d, target, tsz, sw, order, n, hidden_act, loss_kind,
-                              opt_kind, h, alpha, t_io, acc_out)
-        if status >= 0:
-            return status
     if nb == 1:
         # one batch of every row (full batch): the order only permutes the terms of the sums,
         # so use the rows in place instead of gathering a shuffled copy of X
         order = NULL
+    if _two_parts(bs, n, L, _params(net), sizeof(floating), nt):
+        status = _parts_epoch(net, X, d, target, tsz, sw, order, n, bs if bs < n else n, xbuf,
+                              tbuf, swbuf, hidden_act, loss_kind, opt_kind, h, alpha, t_io,
+                              acc_out)
+        if status >= 0:
+            return status
     for b in range(nb):
         start = b * bs
         stop = start + bs

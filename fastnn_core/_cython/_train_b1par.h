@@ -1,20 +1,26 @@
 /*
- * _train_b1par.h -- helpers of the two-thread batch-size-1 epoch of the native training loop
- * (_train.pyx, _b1par_thread): the barrier of its team of threads and the sum of the
- * per-thread partial vector-matrix products.
+ * _train_b1par.h -- helpers of the two-part epochs of the native training loop (_train.pyx,
+ * _parts_epoch: batch size 1 and small batches, the network split in two parts by rows of every
+ * weight matrix): the barrier of their team of threads and the sum of the per-part partial
+ * products.
  */
 #ifndef FASTNN_TRAIN_B1PAR_H
 #define FASTNN_TRAIN_B1PAR_H
 
 #include "fastnn_simd.h"
 
-/* ---- the barrier of the team of a batch-1 epoch.
+/* ---- the barrier of the team of a two-part epoch.
  * libgomp's `omp barrier` spins GOMP_SPINCOUNT (300000) rounds, milliseconds, before it
  * sleeps: when another process holds one of the two cores, the waiting thread spins while its
  * peer waits for that very core, and a 5-us step took 200-600 us (measured on 2 cores with 3
- * other busy processes).  So on Linux this barrier spins at most FNN_B1PAR_SPIN rounds (about 10
- * us, longer than the usual wait for a running peer), then sleeps on a futex; the
- * last thread to arrive wakes the sleepers.  Elsewhere it is `omp barrier`. */
+ * other busy processes).  So on Linux this barrier spins at most `spin` rounds (longer than the
+ * usual wait for a running peer), then sleeps on a futex; the last thread to arrive wakes the
+ * sleepers.  Elsewhere it is `omp barrier`.  Batch size 1 spins FNN_B1PAR_SPIN rounds; the
+ * steps of a small batch take some tens of microseconds and the two parts drift apart by more
+ * than 10 us without any other process running, so they spin FNN_SBPAR_SPIN rounds: with 400
+ * the threads slept often enough that the back-off of _parts_epoch sent calm blocks to one
+ * thread (measured at hidden (256, 128), batch 32, Adam float64: 0.53 s an epoch against 0.35
+ * s with 4000, the same as always on two threads). */
 #if FASTNN_OPENMP && defined(_OPENMP) && defined(__linux__)
 #include <limits.h>
 #include <linux/futex.h>
@@ -30,14 +36,15 @@
 #else
 #define FNN_CPU_RELAX() ((void)0)
 #endif
-#define FNN_B1PAR_SPIN 400 /* about 10 us of pause on Zen 4 */
+#define FNN_B1PAR_SPIN 400  /* about 10 us of pause on Zen 4 */
+#define FNN_SBPAR_SPIN 4000 /* about 100 us */
 
 /* arrivals of the current round, the round number (the futex word), threads asleep, team size,
  * nanoseconds the threads slept in it (their peer was not running: the caller's cue to run on
  * one thread); one cache line (on the stack of the calling thread, which honours the
  * alignment) */
 typedef struct {
-    int count, gen, sleepers, n;
+    int count, gen, sleepers, n, spin;
     long long slept_ns;
 } __attribute__((aligned(64))) fnn_b1par_bar;
 
@@ -54,14 +61,15 @@ static inline long long fnn_b1par_now_ns(void)
 }
 
 /* Every thread of the team, once, before the first fnn_b1par_wait: thread 0 sets up the
- * barrier for the team of nth threads. */
-static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth)
+ * barrier for the team of nth threads, spinning `spin` rounds before it sleeps. */
+static inline void fnn_b1par_start(fnn_b1par_bar *b, int tid, int nth, int spin)
 {
     if (tid == 0) {
         b->count = 0;
         b->gen = 0;
         b->sleepers = 0;
         b->n = nth;
+        b->spin = spin;
         b->slept_ns = 0;
     }
 #if FASTNN_OPENMP && defined(_OPENMP)
@@ -85,7 +93,7 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
             syscall(SYS_futex, &b->gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
         return;
     }
-    for (int i = 0; i < FNN_B1PAR_SPIN; i++) {
+    for (int i = 0; i < b->spin; i++) {
         if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen)
             return;
         FNN_CPU_RELAX();
@@ -106,24 +114,29 @@ static inline void fnn_b1par_wait(fnn_b1par_bar *b)
 }
 
 #define FNN_DEFINE_B1PAR(T, S)                                                                 \
-    /* z[j] = (parts[0][j] + parts[1][j] + ... + parts[nparts - 1][j]) + b[j] for j in        \
-     * [j0, j1), the partials added in thread order; parts[t] = part + t * stride */           \
+    /* z[i, j] = (parts[0][i, j] + parts[1][i, j] + ... + parts[nparts - 1][i, j]) + b[j] for  \
+     * the m rows i and the columns j in [j0, j1), rows ld elements apart in z and in every    \
+     * part, the partials added in part order; parts[t] = part + t * stride */                 \
     FNN_CLONES void fnn_b1par_sum_##S(T *restrict z, const T *restrict part, ptrdiff_t stride, \
-                                      int nparts, const T *restrict b, ptrdiff_t j0,           \
-                                      ptrdiff_t j1)                                            \
+                                      int nparts, const T *restrict b, ptrdiff_t m,            \
+                                      ptrdiff_t ld, ptrdiff_t j0, ptrdiff_t j1)                \
     {                                                                                          \
-        FNN_SIMD                                                                               \
-        for (ptrdiff_t j = j0; j < j1; j++)                                                    \
-            z[j] = part[j];                                                                    \
-        for (int t = 1; t < nparts; t++) {                                                     \
-            const T *restrict pt = part + t * stride;                                          \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                    \
+            T *restrict zi = z + i * ld;                                                       \
+            const T *restrict pi = part + i * ld;                                              \
             FNN_SIMD                                                                           \
             for (ptrdiff_t j = j0; j < j1; j++)                                                \
-                z[j] += pt[j];                                                                 \
+                zi[j] = pi[j];                                                                 \
+            for (int t = 1; t < nparts; t++) {                                                 \
+                const T *restrict pt = pi + t * stride;                                        \
+                FNN_SIMD                                                                       \
+                for (ptrdiff_t j = j0; j < j1; j++)                                            \
+                    zi[j] += pt[j];                                                            \
+            }                                                                                  \
+            FNN_SIMD                                                                           \
+            for (ptrdiff_t j = j0; j < j1; j++)                                                \
+                zi[j] += b[j];                                                                 \
         }                                                                                      \
-        FNN_SIMD                                                                               \
-        for (ptrdiff_t j = j0; j < j1; j++)                                                    \
-            z[j] += b[j];                                                                      \
     }
 
 FNN_DEFINE_B1PAR(float, f32)

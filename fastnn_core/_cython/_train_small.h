@@ -77,9 +77,10 @@
         return s;                                                                              \
     }                                                                                          \
                                                                                                \
-    /* gb = column sums of D (m, N), or gb += them when accumulate; rows added in order */    \
-    FNN_CLONES void fnn_train_colsum_##S(const T *restrict D, T *restrict gb, ptrdiff_t m,    \
-                                         ptrdiff_t N, int accumulate)                         \
+    /* gb = column sums of D (m, N; rows ld elements apart), or gb += them when accumulate;   \
+     * rows added in order */                                                                 \
+    FNN_CLONES void fnn_train_colsum_##S(const T *restrict D, ptrdiff_t ld, T *restrict gb,   \
+                                         ptrdiff_t m, ptrdiff_t N, int accumulate)            \
     {                                                                                         \
         ptrdiff_t i0 = 0;                                                                     \
         if (!accumulate) {                                                                    \
@@ -88,7 +89,7 @@
             i0 = 1;                                                                           \
         }                                                                                     \
         for (ptrdiff_t i = i0; i < m; i++) {                                                  \
-            const T *restrict r = D + i * N;                                                  \
+            const T *restrict r = D + i * ld;                                                 \
             FNN_SIMD                                                                          \
             for (ptrdiff_t j = 0; j < N; j++)                                                 \
                 gb[j] += r[j];                                                                \
