@@ -1,4 +1,4 @@
-"""Batch size 1 on two threads per sample (cython native loop, ``_b1par_thread`` in
+"""Batch size 1 on two threads per sample (cython native loop, ``_b1par_block`` in
 ``fastnn_core/_cython/_train.pyx``) against the Python reference loop.
 
 Each thread owns the rows ``[K t / 2, K (t + 1) / 2)`` of every weight matrix: the partial
