@@ -132,17 +132,19 @@ def test_results_do_not_depend_on_the_number_of_threads(backend_name, dtype, rng
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=f"output {k}")
 
 
-def test_threadpool_limits_reach_the_kernels_in_a_fresh_process():
-    """``with threadpool_limits(1): softmax(z)`` right after ``import fastnn_core`` (without
-    ``fastnn``): the compiled kernels and their OpenMP runtime are loaded at import, so the
-    limit applies to them (loaded lazily inside the block, they would run on every core)."""
+@pytest.mark.parametrize("package", ["fastnn_core", "fastnn"])
+def test_threadpool_limits_reach_the_kernels_in_a_fresh_process(package):
+    """``with threadpool_limits(1): softmax(z)`` (or ``est.fit``) right after ``import
+    fastnn_core`` (or ``fastnn``): the compiled kernels, the training loop and their OpenMP
+    runtime are loaded at import, so the limit applies to them (loaded lazily inside the block,
+    they would run on every core)."""
     import subprocess
     import sys
 
     pytest.importorskip("threadpoolctl")
     skip_unless_loaded("cython")
     code = (
-        "import fastnn_core\n"
+        f"import {package}\n"
         "from threadpoolctl import threadpool_limits\n"
         "with threadpool_limits(1):\n"
         "    import fastnn_core._cython._train as T\n"

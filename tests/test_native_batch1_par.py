@@ -25,6 +25,15 @@ pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends()
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu", "softplus", "elu"]
+# (hidden layers, input features, target type) of networks whose two parts split oddly
+ODD_NETWORKS = [
+    ((1, 3), 4, "multiclass"),   # a layer of 1 row: part 0 owns none of it
+    ((3, 1), 1, "binary"),       # 1 input feature, a 1-unit hidden layer, 1 output unit
+    ((150, 24), 37, "multiclass"),  # rows in partial AVX-512 vectors, two column blocks
+    ((2,), 3, "multilabel"),
+]
+
 
 @contextlib.contextmanager
 def _b1par(threads=2, min_params=0):
@@ -88,21 +97,14 @@ def test_weights_match_reference(dtype, opt, weights):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("activation",
-                         ["identity", "logistic", "tanh", "relu", "leaky_relu", "softplus",
-                          "elu"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_activations_match_reference(dtype, activation):
     X, y = _data("multiclass", n=40, d=5, seed=3, dtype=dtype)
     _assert_parity(X, y, dtype, activation=activation, solver="adam")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("hidden, d, target", [
-    ((1, 3), 4, "multiclass"),   # a layer of 1 row: thread 0 owns none of it
-    ((3, 1), 1, "binary"),       # 1 input feature, a 1-unit hidden layer, 1 output unit
-    ((150, 24), 37, "multiclass"),  # rows in partial AVX-512 vectors, two column blocks
-    ((2,), 3, "multilabel"),
-])
+@pytest.mark.parametrize("hidden, d, target", ODD_NETWORKS)
 @pytest.mark.parametrize("opt", ["nesterov", "adam", "adadelta"])
 def test_odd_splits_match_reference(dtype, hidden, d, target, opt):
     X, y = _data(target, n=30, d=d, seed=4, dtype=dtype)

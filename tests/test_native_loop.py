@@ -376,27 +376,6 @@ def test_batch1_wide_layers_match_reference(backend, dtype, solver):
     _assert_same(a, b, RTOL[dtype])
 
 
-def test_threadpool_limits_reach_the_loop_in_a_fresh_process():
-    """``with threadpool_limits(1): est.fit(...)`` right after ``import fastnn``: the OpenMP
-    runtime the native loop uses is loaded by then, so the limit applies to it."""
-    import subprocess
-    import sys
-
-    pytest.importorskip("threadpoolctl")
-    if "cython" not in fastnn_core.available_backends():
-        pytest.skip("cython backend not available")
-    code = (
-        "import fastnn\n"
-        "from threadpoolctl import threadpool_limits\n"
-        "with threadpool_limits(1):\n"
-        "    import fastnn_core._cython._train as T\n"
-        "    print(T.max_threads())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "1"
-
-
 @pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
                     reason="cython backend not available")
 @pytest.mark.parametrize("eps", [1e-8, 1e-310])

@@ -20,6 +20,7 @@ import fastnn_core
 from fastnn import MLPClassifier
 from fastnn._mlp import DivergenceWarning
 from test_native_batch1 import OPTIMIZERS
+from test_native_batch1_par import ACTIVATIONS, ODD_NETWORKS
 from test_native_loop import _assert_same, _data, _weighted_case
 
 pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
@@ -112,21 +113,14 @@ def test_zero_weight_batch_is_skipped_like_reference(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("activation",
-                         ["identity", "logistic", "tanh", "relu", "leaky_relu", "softplus",
-                          "elu"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_activations_match_reference(dtype, activation):
     X, y = _data("multiclass", n=45, d=5, seed=3, dtype=dtype)
     _assert_parity(X, y, dtype, activation=activation, solver="adam")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("hidden, d, target", [
-    ((1, 3), 4, "multiclass"),   # a layer of 1 row: part 0 owns none of it
-    ((3, 1), 1, "binary"),       # 1 input feature, a 1-unit hidden layer, 1 output unit
-    ((150, 24), 37, "multiclass"),  # rows in partial AVX-512 vectors, two column blocks
-    ((2,), 3, "multilabel"),
-])
+@pytest.mark.parametrize("hidden, d, target", ODD_NETWORKS)
 @pytest.mark.parametrize("batch_size", [2, 5, 16, 63])  # 31 rows: last batches 1, 1, 15, 31
 @pytest.mark.parametrize("opt", ["nesterov", "adam", "adadelta"])
 def test_odd_splits_and_batches_match_reference(dtype, hidden, d, target, batch_size, opt):

@@ -725,6 +725,29 @@ cdef struct B1Run:
     int have_next
 
 
+cdef inline bint _parts_loss(int loss_kind, floating *buf, intp pstride, intp *off, int L,
+                             int v0, int v1, void *tb, floating *swb, intp m, intp C,
+                             double scale, double S, double alpha, int have_next, double *part,
+                             double l2_first, int opt_kind, double *h, double *acc,
+                             long long *t, double *lr) noexcept nogil:
+    """The loss rows and output delta of a two-part batch (every part alike, into its own
+    slots of ``buf``), then ``_batch_loss`` with the L2 term of the parameters before this
+    batch's update (the parts' sums of squares added in part order, or ``l2_first`` for the
+    first batch of the epoch). False when the loss is not finite."""
+    cdef double total = 0.0, l2sum = 0.0
+    cdef int v, u
+    for v in range(v0, v1):
+        total = _loss_rows(loss_kind, buf + v * pstride + off[L], tb, swb,
+                           buf + v * pstride + off[L + 1], m, C, scale, 1)
+    if alpha != 0.0:
+        if have_next:
+            for u in range(B1PAR_PARTS):
+                l2sum = l2sum + part[u * PAD]
+        else:
+            l2sum = l2_first
+    return _batch_loss(acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, t, lr)
+
+
 cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
                        floating *sw, intp *order, intp s0, intp s1, int hidden_act,
                        int loss_kind, int opt_kind, double *h, double alpha, double l2_first,
@@ -749,17 +772,16 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
     ``part[v * PAD]`` at the end of the sample; every thread adds them in part order for the
     next sample's L2 term. Needs ``L >= 2``: the hazards between samples are covered by the
     barriers of the layers in between. Thread 0 stores the carried state in ``run``."""
-    cdef int L = net.L, l, u, v
+    cdef int L = net.L, l, v
     cdef int v0 = tid * B1PAR_PARTS // nth, v1 = (tid + 1) * B1PAR_PARTS // nth
     cdef intp C = net.units[L], s, idx, K, N, k0, k1, j0, j1
-    cdef floating *outz
     cdef floating *outd
     cdef floating *xin
     cdef floating *a_prev
     cdef floating *Dl
     cdef floating *swb
     cdef void *tb
-    cdef double S, scale, total = 0.0, l2, l2sum
+    cdef double S, scale, l2
     cdef double acc = run.acc, lr = run.lr
     cdef long long t = run.t
     cdef int status = 0, have_next = run.have_next
@@ -800,20 +822,8 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
                     _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
                                B1PAR_PARTS, <floating *>net.P[L + l], 1, N, 0, N)
             a_prev = <floating *>net.A[l]
-        for v in range(v0, v1):
-            outz = buf + v * pstride + off[L]
-            outd = buf + v * pstride + off[L + 1]
-            total = _loss_rows(loss_kind, outz, tb, swb, outd, 1, C, scale, 1)
-        if alpha == 0.0:
-            l2sum = 0.0
-        elif have_next:
-            l2sum = 0.0
-            for u in range(B1PAR_PARTS):
-                l2sum = l2sum + part[u * PAD]
-        else:
-            l2sum = l2_first
-        if not _batch_loss(&acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, &t,
-                           &lr):
+        if not _parts_loss(loss_kind, buf, pstride, off, L, v0, v1, tb, swb, 1, C, scale, S,
+                           alpha, have_next, part, l2_first, opt_kind, h, &acc, &t, &lr):
             status = 1
             break
         l2 = alpha / S
@@ -920,10 +930,9 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
     The sums of squares of a part's new weights go to ``part[v * PAD]`` (the next batch's L2
     term adds them in part order). Needs ``L >= 2`` (see ``_b1par_block`` for the hazards
     between batches). Thread 0 stores the carried state in ``run``."""
-    cdef int L = net.L, l, u, v
+    cdef int L = net.L, l, v
     cdef int v0 = tid * B1PAR_PARTS // nth, v1 = (tid + 1) * B1PAR_PARTS // nth
     cdef intp C = net.units[L], start, m, r, idx, K, N, k0, k1, j0, j1
-    cdef floating *outz
     cdef floating *outd
     cdef floating *xin
     cdef floating *a_prev
@@ -931,7 +940,7 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
     cdef floating *slot
     cdef floating *swb
     cdef void *tb
-    cdef double S, scale, total = 0.0, l2, l2sum
+    cdef double S, scale, l2
     cdef double acc = run.acc, lr = run.lr
     cdef long long t = run.t
     cdef int status = 0, have_next = run.have_next
@@ -994,20 +1003,8 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
                     _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
                                B1PAR_PARTS, <floating *>net.P[L + l], m, N, 0, N)
             a_prev = <floating *>net.A[l]
-        for v in range(v0, v1):
-            outz = buf + v * pstride + off[L]
-            outd = buf + v * pstride + off[L + 1]
-            total = _loss_rows(loss_kind, outz, tb, swb, outd, m, C, scale, 1)
-        if alpha == 0.0:
-            l2sum = 0.0
-        elif have_next:
-            l2sum = 0.0
-            for u in range(B1PAR_PARTS):
-                l2sum = l2sum + part[u * PAD]
-        else:
-            l2sum = l2_first
-        if not _batch_loss(&acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, &t,
-                           &lr):
+        if not _parts_loss(loss_kind, buf, pstride, off, L, v0, v1, tb, swb, m, C, scale, S,
+                           alpha, have_next, part, l2_first, opt_kind, h, &acc, &t, &lr):
             status = 1
             break
         l2 = alpha / S
