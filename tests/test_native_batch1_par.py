@@ -191,25 +191,32 @@ def test_below_the_threshold_runs_serial():
     assert ran == [0] and ran_at == [1]
 
 
+def _partial_and_warm_fits(X, y, params, chunks):
+    """For the native and the Python loop: an estimator after ``partial_fit`` on each slice of
+    ``chunks``, and one after ``fit`` for 2 epochs then warm-started for 3 more."""
+    ests = []
+    for loop in ("native", "python"):
+        pf = MLPClassifier(loop=loop, **params)
+        for c in chunks:
+            pf.partial_fit(X[c], y[c], classes=np.unique(y))
+        ws = MLPClassifier(loop=loop, max_iter=2, warm_start=True, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ws.fit(X, y)
+            ws.set_params(max_iter=3)
+            ws.fit(X, y)
+        ests.append((pf, ws))
+    return ests
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_partial_fit_and_warm_start_continue_like_reference(dtype):
     X, y = _data("multiclass", n=40, d=5, seed=8, dtype=dtype)
     params = dict(hidden_layer_sizes=(7, 4), batch_size=1, backend="cython", random_state=0,
                   solver="adam", alpha=1e-3, tol=0.0, n_iter_no_change=1000)
-    ests = []
     with _b1par() as ran:
-        for loop in ("native", "python"):
-            pf = MLPClassifier(loop=loop, **params)
-            for i in range(3):
-                pf.partial_fit(X[i * 13:(i + 1) * 13 + 1], y[i * 13:(i + 1) * 13 + 1],
-                               classes=np.unique(y))
-            ws = MLPClassifier(loop=loop, max_iter=2, warm_start=True, **params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ws.fit(X, y)
-                ws.set_params(max_iter=3)
-                ws.fit(X, y)
-            ests.append((pf, ws))
+        ests = _partial_and_warm_fits(X, y, params, [slice(i * 13, (i + 1) * 13 + 1)
+                                                     for i in range(3)])
     assert ran[0] == 3 + 2 + 3
     for a, b in zip(*ests):
         _assert_same(a, b, RTOL[dtype])

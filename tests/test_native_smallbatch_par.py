@@ -20,7 +20,7 @@ import fastnn_core
 from fastnn import MLPClassifier
 from fastnn._mlp import DivergenceWarning
 from test_native_batch1 import OPTIMIZERS
-from test_native_batch1_par import ACTIVATIONS, ODD_NETWORKS
+from test_native_batch1_par import ACTIVATIONS, ODD_NETWORKS, _partial_and_warm_fits
 from test_native_loop import _assert_same, _data, _weighted_case
 
 pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
@@ -267,20 +267,9 @@ def test_partial_fit_and_warm_start_continue_like_reference(dtype):
     X, y = _data("multiclass", n=45, d=5, seed=8, dtype=dtype)
     params = dict(hidden_layer_sizes=(7, 4), batch_size=6, backend="cython", random_state=0,
                   solver="adam", alpha=1e-3, tol=0.0, n_iter_no_change=1000)
-    ests = []
     with _sbpar() as ran:
-        for loop in ("native", "python"):
-            pf = MLPClassifier(loop=loop, **params)
-            for i in range(3):
-                pf.partial_fit(X[i * 15:(i + 1) * 15], y[i * 15:(i + 1) * 15],
-                               classes=np.unique(y))
-            ws = MLPClassifier(loop=loop, max_iter=2, warm_start=True, **params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ws.fit(X, y)
-                ws.set_params(max_iter=3)
-                ws.fit(X, y)
-            ests.append((pf, ws))
+        ests = _partial_and_warm_fits(X, y, params, [slice(i * 15, (i + 1) * 15)
+                                                     for i in range(3)])
     assert ran[0] == 3 + 2 + 3
     for a, b in zip(*ests):
         _assert_same(a, b, RTOL[dtype])

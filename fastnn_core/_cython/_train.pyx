@@ -725,6 +725,15 @@ cdef struct B1Run:
     int have_next
 
 
+cdef inline void _run_save(B1Run *run, double acc, double lr, long long t, int status,
+                           int have_next) noexcept nogil:
+    run.acc = acc
+    run.lr = lr
+    run.t = t
+    run.status = status
+    run.have_next = have_next
+
+
 cdef inline bint _parts_loss(int loss_kind, floating *buf, intp pstride, intp *off, int L,
                              int v0, int v1, void *tb, floating *swb, intp m, intp C,
                              double scale, double S, double alpha, int have_next, double *part,
@@ -746,6 +755,60 @@ cdef inline bint _parts_loss(int loss_kind, floating *buf, intp pstride, intp *o
         else:
             l2sum = l2_first
     return _batch_loss(acc, total * scale * S + 0.5 * alpha * l2sum, opt_kind, h, t, lr)
+
+
+cdef inline void _act_cols(int act, floating *z, intp m, intp ld, intp j0,
+                          intp j1) noexcept nogil:
+    """The activation, in place, on the columns ``[j0, j1)`` of ``m`` rows ``ld`` apart."""
+    cdef intp i
+    for i in range(m):
+        _act(act, z + i * ld + j0, j1 - j0, 1)
+
+
+cdef void _parts_forward(Layout *net, floating *xin, intp m, bint vec, floating *buf,
+                         intp pstride, intp *off, floating *zeros, int hidden_act,
+                         fnn_b1par_bar *bar, int v0, int v1, int nth) noexcept nogil:
+    """The forward pass of ``m`` rows of a two-part epoch for the parts ``[v0, v1)``: each
+    layer's partial product over a part's rows of ``W`` into its slot of ``buf`` (``vec``, batch
+    size 1: the vector kernel with the bias ``zeros``, else a one-thread GEMM), a barrier, then the partials summed in part order +
+    bias + activation on the part's units (the columns its next partial product reads); the
+    output layer summed in full into each part's own ``z`` slot."""
+    cdef int L = net.L, l, v
+    cdef intp K, N, k0, k1, j0, j1
+    cdef floating *a_prev = xin
+    cdef floating *slot
+    for l in range(L):
+        K = net.units[l]
+        N = net.units[l + 1]
+        for v in range(v0, v1):
+            k0 = K * v // B1PAR_PARTS
+            k1 = K * (v + 1) // B1PAR_PARTS
+            slot = buf + v * pstride + off[l]
+            if vec:
+                if floating is float:
+                    fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros, slot,
+                                         k1 - k0, N)
+                else:
+                    fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros, slot,
+                                         k1 - k0, N)
+            elif k1 > k0:
+                _mm(CN, CN, <int>m, <int>N, <int>(k1 - k0), a_prev + k0, <int>K,
+                    <floating *>net.P[l] + k0 * N, <int>N, slot, <int>N, 0.0)
+            else:
+                memset(slot, 0, m * N * sizeof(floating))
+        if nth > 1:
+            fnn_b1par_wait(bar)
+        for v in range(v0, v1):
+            if l < L - 1:
+                j0 = N * v // B1PAR_PARTS
+                j1 = N * (v + 1) // B1PAR_PARTS
+                _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
+                           <floating *>net.P[L + l], m, N, j0, j1)
+                _act_cols(hidden_act, <floating *>net.A[l], m, N, j0, j1)
+            else:
+                _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride, B1PAR_PARTS,
+                           <floating *>net.P[L + l], m, N, 0, N)
+        a_prev = <floating *>net.A[l]
 
 
 cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
@@ -795,33 +858,8 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
             continue
         scale = 1.0 / S
 
-        # ---- forward
-        a_prev = xin
-        for l in range(L):
-            K = net.units[l]
-            N = net.units[l + 1]
-            for v in range(v0, v1):
-                k0 = K * v // B1PAR_PARTS
-                k1 = K * (v + 1) // B1PAR_PARTS
-                if floating is float:
-                    fnn_train_vecmat_f32(a_prev + k0, <float *>net.P[l] + k0 * N, zeros,
-                                         buf + v * pstride + off[l], k1 - k0, N)
-                else:
-                    fnn_train_vecmat_f64(a_prev + k0, <double *>net.P[l] + k0 * N, zeros,
-                                         buf + v * pstride + off[l], k1 - k0, N)
-            if nth > 1:
-                fnn_b1par_wait(bar)
-            for v in range(v0, v1):
-                if l < L - 1:
-                    j0 = N * v // B1PAR_PARTS
-                    j1 = N * (v + 1) // B1PAR_PARTS
-                    _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
-                               <floating *>net.P[L + l], 1, N, j0, j1)
-                    _act(hidden_act, <floating *>net.A[l] + j0, j1 - j0, 1)
-                else:
-                    _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
-                               B1PAR_PARTS, <floating *>net.P[L + l], 1, N, 0, N)
-            a_prev = <floating *>net.A[l]
+        _parts_forward(net, xin, 1, True, buf, pstride, off, zeros, hidden_act, bar, v0, v1,
+                       nth)
         if not _parts_loss(loss_kind, buf, pstride, off, L, v0, v1, tb, swb, 1, C, scale, S,
                            alpha, have_next, part, l2_first, opt_kind, h, &acc, &t, &lr):
             status = 1
@@ -864,19 +902,7 @@ cdef void _b1par_block(Layout *net, floating *X, intp d, void *target, intp tsz,
             part[v * PAD] = part[v * PAD + 1]
         have_next = 1
     if tid == 0:
-        run.acc = acc
-        run.lr = lr
-        run.t = t
-        run.status = status
-        run.have_next = have_next
-
-
-cdef inline void _act_cols(int act, floating *z, intp m, intp ld, intp j0,
-                          intp j1) noexcept nogil:
-    """The activation, in place, on the columns ``[j0, j1)`` of ``m`` rows ``ld`` apart."""
-    cdef intp i
-    for i in range(m):
-        _act(act, z + i * ld + j0, j1 - j0, 1)
+        _run_save(run, acc, lr, t, status, have_next)
 
 
 cdef inline void _act_grad_cols(int act, floating *a, floating *dl, intp m, intp ld, intp j0,
@@ -937,7 +963,6 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
     cdef floating *xin
     cdef floating *a_prev
     cdef floating *Dl
-    cdef floating *slot
     cdef floating *swb
     cdef void *tb
     cdef double S, scale, l2
@@ -976,33 +1001,8 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
             tb = tbuf
             swb = NULL if sw == NULL else swbuf
 
-        # ---- forward
-        a_prev = xin
-        for l in range(L):
-            K = net.units[l]
-            N = net.units[l + 1]
-            for v in range(v0, v1):
-                k0 = K * v // B1PAR_PARTS
-                k1 = K * (v + 1) // B1PAR_PARTS
-                slot = buf + v * pstride + off[l]
-                if k1 > k0:
-                    _mm(CN, CN, <int>m, <int>N, <int>(k1 - k0), a_prev + k0, <int>K,
-                        <floating *>net.P[l] + k0 * N, <int>N, slot, <int>N, 0.0)
-                else:
-                    memset(slot, 0, m * N * sizeof(floating))
-            if nth > 1:
-                fnn_b1par_wait(bar)
-            for v in range(v0, v1):
-                if l < L - 1:
-                    j0 = N * v // B1PAR_PARTS
-                    j1 = N * (v + 1) // B1PAR_PARTS
-                    _b1par_sum(<floating *>net.A[l], buf + off[l], pstride, B1PAR_PARTS,
-                               <floating *>net.P[L + l], m, N, j0, j1)
-                    _act_cols(hidden_act, <floating *>net.A[l], m, N, j0, j1)
-                else:
-                    _b1par_sum(buf + v * pstride + off[L], buf + off[l], pstride,
-                               B1PAR_PARTS, <floating *>net.P[L + l], m, N, 0, N)
-            a_prev = <floating *>net.A[l]
+        _parts_forward(net, xin, m, False, buf, pstride, off, NULL, hidden_act, bar, v0, v1,
+                       nth)
         if not _parts_loss(loss_kind, buf, pstride, off, L, v0, v1, tb, swb, m, C, scale, S,
                            alpha, have_next, part, l2_first, opt_kind, h, &acc, &t, &lr):
             status = 1
@@ -1053,11 +1053,7 @@ cdef void _sbpar_block(Layout *net, floating *X, intp d, void *target, intp tsz,
         have_next = 1
         start += m
     if tid == 0:
-        run.acc = acc
-        run.lr = lr
-        run.t = t
-        run.status = status
-        run.have_next = have_next
+        _run_save(run, acc, lr, t, status, have_next)
 
 
 cdef inline void _parts_block(Layout *net, floating *X, intp d, void *target, intp tsz,
