@@ -324,3 +324,44 @@ def central_difference(f, z, h=1e-6):
         flat[i] = x
         gflat[i] = (fp - fm) / (2 * step)
     return g
+
+
+def check_rows_past_first_vector(rng, dtype, C, in_place):
+    """Rows whose maximum is 10 to 100 (in float64 up to 800) past the maximum of their first 16
+    logits, at column 16, in the middle and last, the label on it or elsewhere; NaN and +inf past
+    the first vector; a first vector of masked classes: cross-entropy with and without class
+    weights and smoothing, and softmax, against the oracles (written in place or not)."""
+    gaps = [10.0, 40.0, 44.0, 45.0, 80.0] + ([600.0, 700.0, 800.0] if dtype == np.float64
+                                            else [88.0, 100.0])
+    rows = []
+    for gap in gaps:
+        for col in (16, C // 2, C - 1):
+            row = rng.standard_normal(C)
+            row[col] = row[:16].max() + gap
+            rows.append(row)
+    masked = rng.standard_normal(C)
+    masked[:16] = -np.inf
+    rows.append(masked)
+    z = np.array(rows).astype(dtype)
+    n = len(z)
+    y = np.where(np.arange(n) % 2 == 0, rng.integers(0, C, n), np.argmax(z, axis=1))
+    y[-1] = 20  # a finite class of the masked row
+    w = rng.uniform(0.5, 2, C).astype(dtype)
+    for kw in ({}, {"class_weight": w, "label_smoothing": 0.1}):
+        kw64 = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v)
+                for k, v in kw.items()}
+        exp_loss, exp_grad = ce_oracle(z.astype(np.float64), y, reduction="none", **kw64)
+        zc = z.copy()
+        loss, grad = fc.cross_entropy_grad(zc, y, reduction="none", out=zc if in_place else None,
+                                           **kw)
+        assert_close(loss, exp_loss, dtype)
+        assert_close(grad, exp_grad, dtype,
+                     atol_scale=ce_grad_scale(z, y, reduction="none", **kw64))
+        assert_close(fc.cross_entropy(z, y, reduction="none", **kw), exp_loss, dtype)
+    zc = z.copy()
+    assert_close(fc.softmax(zc, out=zc if in_place else None), softmax_oracle(z), dtype)
+    for bad in (np.nan, np.inf):
+        zb = z[:2].copy()
+        zb[:, C // 2] = bad
+        loss, grad = fc.cross_entropy_grad(zb, y[:2], reduction="none")
+        assert np.isnan(loss).all() and np.isnan(grad).all()

@@ -72,8 +72,14 @@ def test_stream_rows(dtype, rng, shift, options):
         zi[...] = z
         loss_in_place, grad_in_place = fc.cross_entropy_grad(zi, y, out=zi, **kw)
         assert grad_in_place is zi
-        np.testing.assert_array_equal(loss_in_place, loss)
-        np.testing.assert_array_equal(zi, grad)
+        if 4096 < C * np.dtype(dtype).itemsize <= 32768:
+            # the stream path reads z again after the exp pass in place too: the same shift
+            np.testing.assert_array_equal(loss_in_place, loss)
+            np.testing.assert_array_equal(zi, grad)
+        else:
+            # the generic loop in place shifts by the row's maximum, not by its first vector's
+            assert_close(loss_in_place, exp_loss, dtype, err_msg=f"C={C}")
+            assert_close(zi, exp_grad, dtype, atol_scale=atol_scale, err_msg=f"C={C}")
 
 
 def test_stream_rows_non_finite(dtype, rng):

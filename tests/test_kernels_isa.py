@@ -11,6 +11,7 @@ import fastnn_core as fc
 from _kernels_oracle import (
     assert_close,
     ce_grad_scale,
+    check_rows_past_first_vector,
     expected_ce,
     expected_softmax_family,
     labels,
@@ -89,6 +90,14 @@ def test_cross_entropy_grad(isa, dtype, rng, shape, options, reduction):
     assert grad_in_place is z
     assert_close(loss_in_place, exp_loss, dtype)
     assert_close(z, exp_grad, dtype, atol_scale=atol_scale)
+
+
+@pytest.mark.parametrize("C", [64, 1000, 5000])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_row_maximum_past_the_first_vector(isa, dtype, rng, C, in_place):
+    """Each level's exp-sum passes with a shift from the first vector: logits past the exps'
+    domain are clamped and the row redone from its maximum."""
+    check_rows_past_first_vector(rng, dtype, C, in_place)
 
 
 @pytest.mark.parametrize("C", [10, 100, 1000])

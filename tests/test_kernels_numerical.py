@@ -11,6 +11,7 @@ from _kernels_oracle import (
     activation_oracle,
     assert_close,
     bce_oracle,
+    check_rows_past_first_vector,
     ce_grad_scale,
     ce_oracle,
     derivative_from_output,
@@ -69,6 +70,15 @@ def test_one_huge_logit_at_every_position(backend, dtype, rng, big, C):
     exp_loss, exp_grad = ce_oracle(z.astype(np.float64), y, reduction="none")
     assert_close(loss, exp_loss, dtype)
     assert_close(grad, exp_grad, dtype, atol_scale=ce_grad_scale(z, y, reduction="none"))
+
+
+@pytest.mark.parametrize("C", [64, 1000, 1500, 5000])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_row_maximum_past_the_first_vector(backend, dtype, rng, C, in_place):
+    """The compiled rows first shift by the maximum of their first 16 logits and redo a row
+    from its maximum when the sum of exps leaves [1, 2^64] (BACKENDS.md); every backend gives
+    the oracle's results on the rows of ``check_rows_past_first_vector``."""
+    check_rows_past_first_vector(rng, dtype, C, in_place)
 
 
 @pytest.mark.parametrize("target", ["hard", "soft"])

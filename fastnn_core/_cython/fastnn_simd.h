@@ -294,6 +294,28 @@ FNN_INLINE double fnn_hsum16(const double *a)
 #define FNN_GROUP 2048 /* elements of a group of short rows */
 #ifndef FNN_GROUP_MAX_C
 #define FNN_GROUP_MAX_C 64 /* rows shorter than this take the group path */
+/* Softmax and hard-label cross-entropy rows of FNN_GROUP_MAX_C classes or more whose exps do not
+ * overwrite z first take the maximum of their first FNN_TAIL logits as the shift m of exp(z - m)
+ * instead of the row's maximum (softmax is shift-invariant; one pass over the row less: 12-15%
+ * faster at 4096 x 1000 float32 and 512 x 32000).  m is then at most the row's maximum, so the
+ * sum s of the exps is at least 1 (the term of m itself); the result is kept when s is also at
+ * most FNN_GUESS_MAX_SUM (every exp is then finite and 1 / s a normal number in float), else
+ * (a larger logit further on, or a NaN / infinite one) the row is redone from its maximum. */
+#define FNN_GUESS_MAX_SUM 18446744073709551616.0 /* 2^64 */
+/* after a miss, the next FNN_GUESS_PAUSE rows take their maximum first (rows of confident logits
+ * that always miss then pay one wasted exp pass in 17 rows, not in every row) */
+#define FNN_GUESS_PAUSE 16
+/* The shift x = z - m of a first-vector guess may be positive and beyond the exps' domain (they
+ * are right up to 88 in float, 709 in double): the exp-sum passes of a guess take min(x, 80) /
+ * min(x, 700) (NaN stays NaN), whose exp is still far above FNN_GUESS_MAX_SUM. */
+FNN_INLINE float fnn_xclamp_f32(float x, int clamp)
+{
+    return clamp ? fnn_sel_f32(x > 80.0f, 80.0f, x) : x;
+}
+FNN_INLINE double fnn_xclamp_f64(double x, int clamp)
+{
+    return clamp ? fnn_sel_f64(x > 700.0, 700.0, x) : x;
+}
 #endif
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
 #define FNN_BLOCK_ROWS(C) ((C) >= FNN_GROUP ? 1 : ((FNN_GROUP / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (FNN_GROUP / ((C) > 0 ? (C) : 1))))
@@ -376,7 +398,7 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
      * The sum is accumulated in FNN_TAIL double lanes and added up as a tree at the end: an    \
      * `omp simd reduction(+)` over doubles ends in a serial chain of lane adds, which is most  \
      * of the cost of a short row. */                                                            \
-    FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m, T *tail)               \
+    FNN_INLINE double fnn_expsum_##S(const T *z, T *e, ptrdiff_t C, T m, T *tail, int clamp)  \
     {                                                                                             \
         const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;                                        \
         double acc[FNN_TAIL] __attribute__((aligned(64)));                                        \
@@ -390,7 +412,8 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
                 fnn_prefetch_next_row(z + c, C * sizeof(T), 2 * FNN_TAIL * sizeof(T));            \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++) {                                              \
-                    T v = EXP(z[c + j] - m), u = EXP(z[c + FNN_TAIL + j] - m);                    \
+                    T v = EXP(fnn_xclamp_##S(z[c + j] - m, clamp));                               \
+                    T u = EXP(fnn_xclamp_##S(z[c + FNN_TAIL + j] - m, clamp));                    \
                     e[c + j] = v;                                                                 \
                     e[c + FNN_TAIL + j] = u;                                                      \
                     acc[j] += (double)(v + u);                                                    \
@@ -399,7 +422,7 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
             if (C2 < Cv) {                                                                        \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++) {                                              \
-                    T v = EXP(z[C2 + j] - m);                                                     \
+                    T v = EXP(fnn_xclamp_##S(z[C2 + j] - m, clamp));                              \
                     e[C2 + j] = v;                                                                \
                     acc[j] += v;                                                                  \
                 }                                                                                 \
@@ -409,12 +432,13 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
                 fnn_prefetch_next_row(z + c, C * sizeof(T), 2 * FNN_TAIL * sizeof(T));            \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++)                                                \
-                    acc[j] += (double)(EXP(z[c + j] - m) + EXP(z[c + FNN_TAIL + j] - m));         \
+                    acc[j] += (double)(EXP(fnn_xclamp_##S(z[c + j] - m, clamp))                   \
+                                       + EXP(fnn_xclamp_##S(z[c + FNN_TAIL + j] - m, clamp)));    \
             }                                                                                     \
             if (C2 < Cv) {                                                                        \
                 FNN_SIMD                                                                          \
                 for (int j = 0; j < FNN_TAIL; j++)                                                \
-                    acc[j] += EXP(z[C2 + j] - m);                                                 \
+                    acc[j] += EXP(fnn_xclamp_##S(z[C2 + j] - m, clamp));                          \
             }                                                                                     \
         }                                                                                         \
         if (r) {                                                                                  \
@@ -423,7 +447,7 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
             FNN_SIMD                                                                              \
             for (int j = 0; j < FNN_TAIL; j++) {                                                  \
                 T x = j < r ? zt[j] : (T)-INFINITY;                                               \
-                T v = EXP(x - m);                                                                 \
+                T v = EXP(fnn_xclamp_##S(x - m, clamp));                                          \
                 v = fnn_sel_##S(j < r, v, (T)0); /* 0 also when m = -inf (NaN row anyway) */      \
                 tb[j] = v;                                                                        \
                 acc[j] += v;                                                                      \
@@ -614,7 +638,7 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
         } else {                                                                                  \
             const T m = fnn_rowmax_##S(z, k);                                                     \
             if (g) {                                                                              \
-                const T inv = (T)(1.0 / fnn_expsum_##S(z, g, k, m, NULL));                              \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, g, k, m, NULL, 0));                              \
                 double S = 0.0;                                                                   \
                 FNN_SIMD_SUM2(L, S)                                                               \
                 for (ptrdiff_t j = 0; j < k; j++) {                                               \
@@ -631,7 +655,7 @@ FNN_INLINE void fnn_prefetch_next_row(const void *p, size_t row_bytes, const int
                     g[j] = ks * a * ((a - y[j]) - Sf);                                            \
                 }                                                                                 \
             } else {                                                                              \
-                const T inv = (T)(1.0 / fnn_expsum_##S(z, NULL, k, m, NULL));                           \
+                const T inv = (T)(1.0 / fnn_expsum_##S(z, NULL, k, m, NULL, 0));                           \
                 FNN_SIMD_SUM(L)                                                                   \
                 for (ptrdiff_t j = 0; j < k; j++) {                                               \
                     T d = EXP(z[j] - m) * inv - y[j];                                             \
@@ -1226,10 +1250,20 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
 FNN_V4_STREAM_HELPERS(float, f32, 16, ps, __mmask16, __m512)
 FNN_V4_STREAM_HELPERS(double, f64, 8, pd, __mmask8, __m512d)
 
+/* fnn_xclamp_* on vectors (min returns its second operand, x, when x is NaN) */
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_xclamp_f64(__m512d x, int clamp)
+{
+    return clamp ? _mm512_min_pd(_mm512_set1_pd(700.0), x) : x;
+}
+FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_xclamp_f32(__m512 x, int clamp)
+{
+    return clamp ? _mm512_min_ps(_mm512_set1_ps(80.0f), x) : x;
+}
+
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64, prefetching the next row */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, ptrdiff_t C,
                                                   double m, double *tail,
-                                                  const fnn_v4_pending_f64 *pend)
+                                                  const fnn_v4_pending_f64 *pend, int clamp)
 {
     const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv;
     const __m512d mv = _mm512_set1_pd(m);
@@ -1241,8 +1275,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
         fnn_prefetch_next_row(z + c, C * sizeof(double), 128);
         if (pend)
             l = fnn_v4_stream_step_f64(&pv, l);
-        const __m512d v = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
-        const __m512d u = fnn_v4_exp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
+        const __m512d v = fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv), clamp));
+        const __m512d u = fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv), clamp));
         if (e) {
             _mm512_storeu_pd(e + c, v);
             _mm512_storeu_pd(e + c + 8, u);
@@ -1255,9 +1289,9 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
         const __mmask8 m1 = (__mmask8)(r > 8 ? (1u << (r - 8)) - 1u : 0u);
         /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
         const __m512d v = _mm512_maskz_mov_pd(
-            m0, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, z + Cv), mv)));
+            m0, fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, z + Cv), mv), clamp)));
         const __m512d u = _mm512_maskz_mov_pd(
-            m1, fnn_v4_exp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv)));
+            m1, fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv), clamp)));
         if (tail) {
             _mm512_storeu_pd(tail, v);
             _mm512_storeu_pd(tail + 8, u);
@@ -1276,7 +1310,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
 /* fnn_expsum_f32 (same contract and summation: pairs of vectors added in float, then in
  * 16 double lanes), prefetching the next row, with fnn_v4_exp_f32 */
 FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrdiff_t C, float m,
-                                                  float *tail, const fnn_v4_pending_f32 *pend)
+                                                  float *tail, const fnn_v4_pending_f32 *pend, int clamp)
 {
     const ptrdiff_t Cv = C - C % FNN_TAIL, r = C - Cv, C2 = Cv - Cv % (2 * FNN_TAIL);
     const __m512 mv = _mm512_set1_ps(m);
@@ -1295,8 +1329,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
             fnn_prefetch_next_row(z + c + j * 16, C * sizeof(float), 128);
             if (pend)
                 l = fnn_v4_stream_step_f32(&pv, l);
-            v[j] = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16), mv));
-            v[j + 1] = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16 + 16), mv));
+            v[j] = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16), mv), clamp));
+            v[j + 1] = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16 + 16), mv), clamp));
             if (e) {
                 _mm512_storeu_ps(e + c + j * 16, v[j]);
                 _mm512_storeu_ps(e + c + j * 16 + 16, v[j + 1]);
@@ -1310,8 +1344,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         fnn_prefetch_next_row(z + c, C * sizeof(float), 128);
         if (pend)
             l = fnn_v4_stream_step_f32(&pv, l);
-        const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv));
-        const __m512 u = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv));
+        const __m512 v = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv), clamp));
+        const __m512 u = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv), clamp));
         if (e) {
             _mm512_storeu_ps(e + c, v);
             _mm512_storeu_ps(e + c + 16, u);
@@ -1319,7 +1353,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         FNN_V4_ACC_F32(_mm512_add_ps(v, u));
     }
     if (C2 < Cv) {
-        const __m512 v = fnn_v4_exp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + C2), mv));
+        const __m512 v = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + C2), mv), clamp));
         if (e)
             _mm512_storeu_ps(e + C2, v);
         FNN_V4_ACC_F32(v);
@@ -1328,7 +1362,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         const __mmask16 tm = (__mmask16)((1u << r) - 1u);
         /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
         const __m512 v = _mm512_maskz_mov_ps(
-            tm, fnn_v4_exp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, z + Cv), mv)));
+            tm, fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, z + Cv), mv), clamp)));
         if (tail)
             _mm512_storeu_ps(tail, v);
         else if (e)
@@ -1360,9 +1394,9 @@ FNN_V4_EXP_INPLACE(double, f64, 8, pd, __mmask8)
 #define FNN_EXP_INPLACE_f64_v4 fnn_v4_exp_inplace_f64
 #define FNN_EXP_INPLACE_f32_v3 fnn_exp_inplace_f32
 #define FNN_EXP_INPLACE_f64_v3 fnn_exp_inplace_f64
-#define FNN_EXPSUM_f64_v4(z, e, C, m, tail) fnn_v4_expsum_f64(z, e, C, m, tail, NULL)
+#define FNN_EXPSUM_f64_v4(z, e, C, m, tail, clamp) fnn_v4_expsum_f64(z, e, C, m, tail, NULL, clamp)
 #define FNN_EXPSUM_f64_v3 fnn_expsum_f64
-#define FNN_EXPSUM_f32_v4(z, e, C, m, tail) fnn_v4_expsum_f32(z, e, C, m, tail, NULL)
+#define FNN_EXPSUM_f32_v4(z, e, C, m, tail, clamp) fnn_v4_expsum_f32(z, e, C, m, tail, NULL, clamp)
 #define FNN_EXPSUM_f32_v3 fnn_expsum_f32
 
 /* fnn_rowmax's value (NaN ignored: max(load, m) keeps m; -0 and +0 may come out the other way
@@ -1532,11 +1566,24 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
             return;                                                                               \
         }                                                                                         \
         if (mode == 0) {                                                                          \
+            ptrdiff_t pause = 0;                                                                  \
             for (ptrdiff_t i = i0; i < i1; i++) {                                                 \
                 const T *zi = z + i * C;                                                          \
                 T *oi = out + i * C;                                                              \
-                T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                      \
-                double s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb);                              \
+                T m = 0;                                                                          \
+                double s = 0.0;                                                                   \
+                const int tried = oi != zi && pause == 0; /* see FNN_GUESS_MAX_SUM */             \
+                if (tried) {                                                                      \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 1);                               \
+                } else if (pause > 0) {                                                           \
+                    pause--;                                                                      \
+                }                                                                                 \
+                if (!(s >= 1.0 && s <= FNN_GUESS_MAX_SUM)) {                                      \
+                    pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, C);                                            \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 0);                                 \
+                }                                                                                 \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
             return;                                                                               \
@@ -1546,7 +1593,7 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
             for (ptrdiff_t k = 0; k < nb; k++) {                                                  \
                 const T *zi = z + (b0 + k) * C;                                                   \
                 mb[k] = FNN_ROWMAX_##S##_##ISA(zi, C);                                                    \
-                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL);                         \
+                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, NULL, C, mb[k], NULL, 0);                         \
             }                                                                                     \
             fnn_logsm_block_##S(z, out, b0, nb, C, mb, sb, mode);                               \
         }                                                                                         \
@@ -1573,6 +1620,7 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
         const ptrdiff_t R = FNN_BLOCK_ROWS(C);                                                    \
         const double b = eps / (double)C; /* smoothing weight per w_c */                         \
         double total = 0.0;                                                                       \
+        ptrdiff_t pause = 0; /* rows left before the next first-vector shift */                  \
         if (C < FNN_GROUP_MAX_C)                                                                  \
             return fnn_ce_hard_group_##S##_##ISA(z, g, i0, i1, C, labels, sw, w, W, eps,           \
                                                  scale, rl);                                       \
@@ -1583,10 +1631,26 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
                 T *gi = g ? g + (b0 + k) * C : NULL;                                              \
                 const ptrdiff_t y = labels[b0 + k];                                               \
                 zyb[k] = (double)zi[y]; /* before g (maybe z) is written */                       \
-                const T m = FNN_ROWMAX_##S##_##ISA(zi, C);                                                \
+                T m = 0;                                                                          \
+                double s = 0.0;                                                                   \
+                /* z must stay readable for a redo: not in place (see FNN_GUESS_MAX_SUM) */       \
+                const int tried = gi != (T *)zi && pause == 0;                                    \
+                if (tried) {                                                                      \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 1);                           \
+                } else if (pause > 0) {                                                           \
+                    pause--;                                                                      \
+                }                                                                                 \
+                if (s >= 1.0 && s <= FNN_GUESS_MAX_SUM) {                                         \
+                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;               \
+                } else { /* the row's maximum, before g (maybe z) is written */                   \
+                    pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, C);                                            \
+                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;               \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 0);                             \
+                }                                                                                 \
                 mb[k] = m;                                                                        \
-                sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                   \
-                sb[k] = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k]);                             \
+                sb[k] = s;                                                                        \
                 if (gi) /* e_y from where pass 2 put it (full-width stores: forwarding works) */  \
                     eyb[k] = (double)(y < Cv ? gi[y] : tbb[k][y - Cv]);                           \
             }                                                                                     \
@@ -1957,13 +2021,28 @@ FNN_TARGET_V4 static double fnn_v4_ce_f64(const double *z, double *g, ptrdiff_t 
         fnn_v4_pending_##S p = {NULL, NULL, _mm512_setzero_##SUF(), _mm512_setzero_##SUF(),     \
                                 0, 0, 0, 0};                                                    \
         double total = 0.0;                                                                     \
+        ptrdiff_t pause = 0; /* rows left before the next first-vector shift */                \
         for (ptrdiff_t i = i0; i < i1; i++) {                                                   \
             const T *zi = z + i * C;                                                            \
             T *si = scr[i & 1];                                                                 \
             const ptrdiff_t y = labels[i];                                                      \
             const double zy = (double)zi[y]; /* before g (maybe z) is written */                \
-            const T m = fnn_v4_rowmax_##S(zi, C);                                               \
-            const double s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL);          \
+            /* the first vector's maximum as the shift (see FNN_GUESS_MAX_SUM); the exps go to  \
+             * the scratch row, so z (even when it is g) can be read again */                   \
+            T m = 0;                                                                            \
+            double s = 0.0;                                                                     \
+            if (pause == 0) {                                                                   \
+                m = fnn_v4_rowmax_##S(zi, FNN_TAIL);                                            \
+                s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 1);               \
+                p.g = NULL; /* written */                                                       \
+                pause = s >= 1.0 && s <= FNN_GUESS_MAX_SUM ? 0 : FNN_GUESS_PAUSE;               \
+            } else {                                                                            \
+                pause--;                                                                        \
+            }                                                                                   \
+            if (!(s >= 1.0 && s <= FNN_GUESS_MAX_SUM)) {                                        \
+                m = fnn_v4_rowmax_##S(zi, C);                                                   \
+                s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 0);               \
+            }                                                                                   \
             const double si_w = sw ? (double)sw[i] : 1.0, wy = w ? (double)w[y] : 1.0;          \
             const double L = fnn_ce_row_loss(wy, 0.0, W_, s, fnn_log_f64(s), zy - (double)m,    \
                                              0.0, si_w);                                        \
