@@ -13,7 +13,13 @@ table shows the median time per call in ms and the ratios
 - ``numpy/cython``: speed-up of the cython backend over the NumPy reference backend,
 - ``torch/cython``: speed-up over PyTorch (``F.cross_entropy`` + ``backward``, or softmax),
 - ``cython/floor``: cython (into a preallocated ``out=``, as the floor) over ``np.copyto``,
-- ``numpy/numba``: speed-up of the numba backend over the NumPy reference backend.
+- ``numpy/numba``: speed-up of the numba backend over the NumPy reference backend,
+- ``numpy/floor``: the NumPy baseline in plain copies of the array: a ``numpy/cython`` target
+  above it asks for a kernel faster than copying the array (no implementation can do that).
+
+After the table, the issue's targets (``cross_entropy_grad``, one thread) are checked on the rows
+of this run, each MET or MISSED, and a missed speed-up whose time budget (NumPy's time over the
+target) is below the copy floor is marked as out of reach in this run.
 
 Every call allocates its result (and NumPy its temporaries); glibc returns freed arrays above
 its mmap threshold to the kernel, so the next call page-faults fresh zeroed pages, and whether
@@ -121,9 +127,11 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.1f} -->")
     print()
     print("| op | n x C | dtype | threads | numpy ms | numba ms | cython ms | cython out= ms "
-          "| torch ms | copy floor ms | numpy/cython | torch/cython | cython/floor | numpy/numba |")
+          "| torch ms | copy floor ms | numpy/cython | torch/cython | cython/floor | numpy/numba "
+          "| numpy/floor |")
     # (cython/floor uses "cython out=": both write into a preallocated array)
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
+    rows = []
     for op in args.ops:
         for shape in args.shapes:
             for dtype in args.dtypes:
@@ -145,8 +153,57 @@ def main(argv=None):
                           f"| {_ratio(t['numpy'], t['cython'])} "
                           f"| {_ratio(t['torch'], t['cython'])} "
                           f"| {_ratio(t['cython_out'], t['floor'])} "
-                          f"| {_ratio(t['numpy'], t['numba'])} |", flush=True)
+                          f"| {_ratio(t['numpy'], t['numba'])} "
+                          f"| {_ratio(t['numpy'], t['floor'])} |", flush=True)
+                    rows.append((op, shape, dtype, threads, t))
                 del z, y
+    print()
+    for line in target_lines(rows):
+        print(line)
+
+
+def _case(shape, dtype):
+    return f"{shape[0]}x{shape[1]} {dtype}"
+
+
+def target_lines(rows):
+    """The issue's one-thread ``cross_entropy_grad`` targets, checked on ``rows`` (op, shape,
+    dtype, threads, times); one Markdown list item per target."""
+    ce = [(shape, dtype, t) for op, shape, dtype, threads, t in rows
+          if op == "cross_entropy_grad" and threads == 1 and t["cython"] is not None]
+    # (name, cases, numerator, denominator, the least ratio that meets the target)
+    checks = [
+        ("float32 cython >= 5x NumPy", [r for r in ce if r[1] == "float32"],
+         "numpy", "cython", 5.0),
+        ("float64 cython >= 4x NumPy", [r for r in ce if r[1] == "float64"],
+         "numpy", "cython", 4.0),
+        ("float32 cython >= 2x PyTorch at C >= 1000",
+         [r for r in ce if r[1] == "float32" and r[0][1] >= 1000], "torch", "cython", 2.0),
+        ("float32 cython out= within 2x of the copy floor at C >= 1000 (floor/cython >= 0.5)",
+         [r for r in ce if r[1] == "float32" and r[0][1] >= 1000], "floor", "cython_out", 0.5),
+        ("numba faster than NumPy", ce, "numpy", "numba", 1.0),
+    ]
+    lines = ["Targets (cross_entropy_grad, 1 thread, this run):"]
+    for name, cases, num, den, need in checks:
+        cases = [c for c in cases if c[2][num] is not None and c[2][den] is not None]
+        if not cases:
+            lines.append(f"- {name}: no such case in this run")
+            continue
+        missed = [c for c in cases if c[2][num] / c[2][den] < need]
+        if not missed:
+            lines.append(f"- {name}: MET in all {len(cases)} cases")
+            continue
+        parts = []
+        for shape, dtype, t in missed:
+            text = f"{_case(shape, dtype)} {t[num] / t[den]:.2f}"
+            budget = t[num] / need
+            if num == "numpy" and t["floor"] is not None and budget < t["floor"]:
+                text += (f" (out of reach: the budget {_fmt_ms(budget)} ms is below the copy "
+                         f"floor {_fmt_ms(t['floor'])} ms)")
+            parts.append(text)
+        lines.append(f"- {name}: MISSED in {len(missed)}/{len(cases)} cases: "
+                     + "; ".join(parts))
+    return lines
 
 
 if __name__ == "__main__":
