@@ -15,11 +15,12 @@ table shows the median time per call in ms and the ratios
 - ``cython/floor``: cython (into a preallocated ``out=``, as the floor) over ``np.copyto``,
 - ``numpy/numba``: speed-up of the numba backend over the NumPy reference backend,
 - ``numpy/floor``: the NumPy baseline in plain copies of the array: a ``numpy/cython`` target
-  above it asks for a kernel faster than copying the array (no implementation can do that).
+  above it asks for a kernel faster than ``np.copyto`` of the array (only streaming stores get
+  there: a hand-written streaming copy of 512 x 32000 floats takes 3.9 ms against 5.3 ms).
 
 After the table, the issue's targets (``cross_entropy_grad``, one thread) are checked on the rows
-of this run, each MET or MISSED, and a missed speed-up whose time budget (NumPy's time over the
-target) is below the copy floor is marked as out of reach in this run.
+of this run, each MET or MISSED; a missed speed-up whose time budget (NumPy's time over the
+target) is below the copy floor is marked: it asks for a kernel faster than ``np.copyto``.
 
 Every call allocates its result (and NumPy its temporaries); glibc returns freed arrays above
 its mmap threshold to the kernel, so the next call page-faults fresh zeroed pages, and whether
@@ -198,8 +199,9 @@ def target_lines(rows):
             text = f"{_case(shape, dtype)} {t[num] / t[den]:.2f}"
             budget = t[num] / need
             if num == "numpy" and t["floor"] is not None and budget < t["floor"]:
-                text += (f" (out of reach: the budget {_fmt_ms(budget)} ms is below the copy "
-                         f"floor {_fmt_ms(t['floor'])} ms)")
+                text += (f" (the budget {_fmt_ms(budget)} ms is below the copy floor "
+                         f"{_fmt_ms(t['floor'])} ms: it asks for more speed than np.copyto of "
+                         "the array has)")
             parts.append(text)
         lines.append(f"- {name}: MISSED in {len(missed)}/{len(cases)} cases: "
                      + "; ".join(parts))
