@@ -296,11 +296,12 @@ FNN_INLINE double fnn_hsum16(const double *a)
 #define FNN_GROUP_MAX_C 64 /* rows shorter than this take the group path */
 /* Softmax and hard-label cross-entropy rows of FNN_GROUP_MAX_C classes or more whose exps do not
  * overwrite z first take the maximum of their first FNN_TAIL logits as the shift m of exp(z - m)
- * instead of the row's maximum (softmax is shift-invariant; one pass over the row less: 12-15%
- * faster at 4096 x 1000 float32 and 512 x 32000).  m is then at most the row's maximum, so the
- * sum s of the exps is at least 1 (the term of m itself); the result is kept when s is also at
- * most FNN_GUESS_MAX_SUM (every exp is then finite and 1 / s a normal number in float), else
- * (a larger logit further on, or a NaN / infinite one) the row is redone from its maximum. */
+ * instead of the row's maximum (softmax is shift-invariant; one pass over the row less: about
+ * 10% faster at 4096 x 1000 float32 and 10-25% at 512 x 32000, benchmarks/README.md).  m is
+ * then at most the row's maximum, so the sum s of the exps is at least 1 (the term of m itself);
+ * the result is kept when s is also at most FNN_GUESS_MAX_SUM (every exp is then finite and
+ * 1 / s a normal number in float), else (a larger logit further on, or a NaN / infinite one) the
+ * row is redone from its maximum. */
 #define FNN_GUESS_MAX_SUM 18446744073709551616.0 /* 2^64 */
 /* after a miss, the next FNN_GUESS_PAUSE rows take their maximum first (rows of confident logits
  * that always miss then pay one wasted exp pass in 17 rows, not in every row) */
@@ -1250,14 +1251,17 @@ FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_f32(__m512 x)
 FNN_V4_STREAM_HELPERS(float, f32, 16, ps, __mmask16, __m512)
 FNN_V4_STREAM_HELPERS(double, f64, 8, pd, __mmask8, __m512d)
 
-/* fnn_xclamp_* on vectors (min returns its second operand, x, when x is NaN) */
-FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_xclamp_f64(__m512d x, int clamp)
+/* exp(z - m) of a vector of logits, z - m clamped as fnn_xclamp_* does when clamp is set (min
+ * returns its second operand, x, when x is NaN) */
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_shifted_f64(__m512d zv, __m512d mv, int clamp)
 {
-    return clamp ? _mm512_min_pd(_mm512_set1_pd(700.0), x) : x;
+    const __m512d x = _mm512_sub_pd(zv, mv);
+    return fnn_v4_exp_f64(clamp ? _mm512_min_pd(_mm512_set1_pd(700.0), x) : x);
 }
-FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_xclamp_f32(__m512 x, int clamp)
+FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_shifted_f32(__m512 zv, __m512 mv, int clamp)
 {
-    return clamp ? _mm512_min_ps(_mm512_set1_ps(80.0f), x) : x;
+    const __m512 x = _mm512_sub_ps(zv, mv);
+    return fnn_v4_exp_f32(clamp ? _mm512_min_ps(_mm512_set1_ps(80.0f), x) : x);
 }
 
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64, prefetching the next row */
@@ -1275,8 +1279,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
         fnn_prefetch_next_row(z + c, C * sizeof(double), 128);
         if (pend)
             l = fnn_v4_stream_step_f64(&pv, l);
-        const __m512d v = fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv), clamp));
-        const __m512d u = fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv), clamp));
+        const __m512d v = fnn_v4_exp_shifted_f64(_mm512_loadu_pd(z + c), mv, clamp);
+        const __m512d u = fnn_v4_exp_shifted_f64(_mm512_loadu_pd(z + c + 8), mv, clamp);
         if (e) {
             _mm512_storeu_pd(e + c, v);
             _mm512_storeu_pd(e + c + 8, u);
@@ -1289,9 +1293,9 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f64(const double *z, double *e, pt
         const __mmask8 m1 = (__mmask8)(r > 8 ? (1u << (r - 8)) - 1u : 0u);
         /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
         const __m512d v = _mm512_maskz_mov_pd(
-            m0, fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m0, z + Cv), mv), clamp)));
+            m0, fnn_v4_exp_shifted_f64(_mm512_maskz_loadu_pd(m0, z + Cv), mv, clamp));
         const __m512d u = _mm512_maskz_mov_pd(
-            m1, fnn_v4_exp_f64(fnn_v4_xclamp_f64(_mm512_sub_pd(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv), clamp)));
+            m1, fnn_v4_exp_shifted_f64(_mm512_maskz_loadu_pd(m1, z + Cv + 8), mv, clamp));
         if (tail) {
             _mm512_storeu_pd(tail, v);
             _mm512_storeu_pd(tail + 8, u);
@@ -1329,8 +1333,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
             fnn_prefetch_next_row(z + c + j * 16, C * sizeof(float), 128);
             if (pend)
                 l = fnn_v4_stream_step_f32(&pv, l);
-            v[j] = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16), mv), clamp));
-            v[j + 1] = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + j * 16 + 16), mv), clamp));
+            v[j] = fnn_v4_exp_shifted_f32(_mm512_loadu_ps(z + c + j * 16), mv, clamp);
+            v[j + 1] = fnn_v4_exp_shifted_f32(_mm512_loadu_ps(z + c + j * 16 + 16), mv, clamp);
             if (e) {
                 _mm512_storeu_ps(e + c + j * 16, v[j]);
                 _mm512_storeu_ps(e + c + j * 16 + 16, v[j + 1]);
@@ -1344,8 +1348,8 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         fnn_prefetch_next_row(z + c, C * sizeof(float), 128);
         if (pend)
             l = fnn_v4_stream_step_f32(&pv, l);
-        const __m512 v = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv), clamp));
-        const __m512 u = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv), clamp));
+        const __m512 v = fnn_v4_exp_shifted_f32(_mm512_loadu_ps(z + c), mv, clamp);
+        const __m512 u = fnn_v4_exp_shifted_f32(_mm512_loadu_ps(z + c + 16), mv, clamp);
         if (e) {
             _mm512_storeu_ps(e + c, v);
             _mm512_storeu_ps(e + c + 16, u);
@@ -1353,7 +1357,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         FNN_V4_ACC_F32(_mm512_add_ps(v, u));
     }
     if (C2 < Cv) {
-        const __m512 v = fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_loadu_ps(z + C2), mv), clamp));
+        const __m512 v = fnn_v4_exp_shifted_f32(_mm512_loadu_ps(z + C2), mv, clamp);
         if (e)
             _mm512_storeu_ps(e + C2, v);
         FNN_V4_ACC_F32(v);
@@ -1362,7 +1366,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_expsum_f32(const float *z, float *e, ptrd
         const __mmask16 tm = (__mmask16)((1u << r) - 1u);
         /* lanes past the end are 0 (also when m = -inf: a NaN row anyway) */
         const __m512 v = _mm512_maskz_mov_ps(
-            tm, fnn_v4_exp_f32(fnn_v4_xclamp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, z + Cv), mv), clamp)));
+            tm, fnn_v4_exp_shifted_f32(_mm512_maskz_loadu_ps(tm, z + Cv), mv, clamp));
         if (tail)
             _mm512_storeu_ps(tail, v);
         else if (e)
