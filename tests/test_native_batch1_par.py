@@ -67,6 +67,13 @@ def _fit(X, y, epochs, loop, sample_weight=None, **params):
     return est
 
 
+def _assert_bits(a, b):
+    """The same parameters and loss curve, bit for bit."""
+    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(pa, pb)
+    assert a.loss_curve_ == b.loss_curve_
+
+
 def _assert_parity(X, y, dtype, sample_weight=None, **params):
     """Native two-thread fits match the reference loop after 1 and 5 epochs."""
     with _b1par() as ran:
@@ -120,9 +127,7 @@ def test_deterministic_run_to_run(dtype, opt):
         a, b = (_fit(X, y, 3, "native", hidden_layer_sizes=(61, 33), **OPTIMIZERS[opt])
                 for _ in range(2))
     assert ran[0] == 6
-    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        np.testing.assert_array_equal(pa, pb)
-    assert a.loss_curve_ == b.loss_curve_
+    _assert_bits(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -145,9 +150,7 @@ def test_one_thread_or_two_per_block_give_the_same_bits(dtype):
                 _train.set_b1par_mode(old)
     assert ran[0] == 6
     for est in fits[1:]:
-        for pa, pb in zip(fits[0].coefs_ + fits[0].intercepts_, est.coefs_ + est.intercepts_):
-            np.testing.assert_array_equal(pa, pb)
-        assert est.loss_curve_ == fits[0].loss_curve_
+        _assert_bits(fits[0], est)
     ref = _fit(X, y, 2, "python", sw, hidden_layer_sizes=(23, 9), solver="adam")
     _assert_same(fits[0], ref, RTOL[dtype])
 

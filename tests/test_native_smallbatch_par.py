@@ -20,7 +20,8 @@ import fastnn_core
 from fastnn import MLPClassifier
 from fastnn._mlp import DivergenceWarning
 from test_native_batch1 import OPTIMIZERS
-from test_native_batch1_par import ACTIVATIONS, ODD_NETWORKS, _partial_and_warm_fits
+from test_native_batch1_par import (ACTIVATIONS, ODD_NETWORKS, _assert_bits,
+                                    _partial_and_warm_fits)
 from test_native_loop import _assert_same, _data, _weighted_case
 
 pytestmark = pytest.mark.skipif("cython" not in fastnn_core.available_backends(),
@@ -64,12 +65,6 @@ def _fit(X, y, epochs, loop, sample_weight=None, batch_size=8, **params):
         warnings.simplefilter("ignore")
         est.fit(X, y, sample_weight=sample_weight)
     return est
-
-
-def _assert_bits(a, b):
-    for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        np.testing.assert_array_equal(pa, pb)
-    assert a.loss_curve_ == b.loss_curve_
 
 
 def _assert_parity(X, y, dtype, sample_weight=None, batch_size=8, **params):
