@@ -329,7 +329,8 @@ def central_difference(f, z, h=1e-6):
 def check_rows_past_first_vector(rng, dtype, C, in_place):
     """Rows whose maximum is 10 to 100 (in float64 up to 800) past the maximum of their first 16
     logits, at column 16, in the middle and last, the label on it or elsewhere; NaN and +inf past
-    the first vector; a first vector of masked classes: cross-entropy with and without class
+    the first vector; a first vector of masked classes, masked classes further on, a logit of
+    -1e300 (float: -1e30) and one whose exp is subnormal: cross-entropy with and without class
     weights and smoothing, and softmax, against the oracles (written in place or not)."""
     gaps = [10.0, 40.0, 44.0, 45.0, 80.0] + ([600.0, 700.0, 800.0] if dtype == np.float64
                                             else [88.0, 100.0])
@@ -341,11 +342,16 @@ def check_rows_past_first_vector(rng, dtype, C, in_place):
             rows.append(row)
     masked = rng.standard_normal(C)
     masked[:16] = -np.inf
-    rows.append(masked)
-    z = np.array(rows).astype(dtype)
+    masked_later = rng.standard_normal(C)
+    masked_later[[16, C // 2, C - 1]] = -np.inf
+    spread = rng.standard_normal(C)
+    spread[C // 2] = -1e300 if dtype == np.float64 else -1e30
+    spread[C - 1] = spread[:16].max() - (720.0 if dtype == np.float64 else 95.0)  # subnormal exp
+    extra = [masked, masked_later, spread]
+    z = np.array(rows + extra).astype(dtype)
     n = len(z)
     y = np.where(np.arange(n) % 2 == 0, rng.integers(0, C, n), np.argmax(z, axis=1))
-    y[-1] = 20  # a finite class of the masked row
+    y[-len(extra):] = [20, 5, C - 1]  # finite classes of the masked rows
     w = rng.uniform(0.5, 2, C).astype(dtype)
     for kw in ({}, {"class_weight": w, "label_smoothing": 0.1}):
         kw64 = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v)

@@ -92,7 +92,7 @@ def test_cross_entropy_grad(isa, dtype, rng, shape, options, reduction):
     assert_close(z, exp_grad, dtype, atol_scale=atol_scale)
 
 
-@pytest.mark.parametrize("C", [64, 1000, 5000])
+@pytest.mark.parametrize("C", [64, 100, 1000, 5000])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_row_maximum_past_the_first_vector(isa, dtype, rng, C, in_place):
     """Each level's exp-sum passes with a shift from the first vector: logits past the exps'
@@ -156,6 +156,46 @@ def test_exp_ulp(kernels, dtype, variant):
     out = np.empty_like(special)
     kernels._exp(special, out, variant)
     assert out[0] == 0 and out[1] == 0 and out[2] == 0 and np.isnan(out[3])
+
+
+def test_checked_exp(kernels):
+    """The double register rows' exp (variant 4: 2^n by vscalefpd, no cutoff compare) gives the
+    explicit AVX-512 exp's results bit for bit where those are normal (and within its bound up to
+    ln(DBL_MAX)), the subnormal results below ln(DBL_MIN) to within one subnormal step, +inf
+    above ln(DBL_MAX), and below -745 either +0 or a non-finite number, never a wrong finite
+    one: the rows' check of the exp sum in [1, 2^64] relies on that."""
+    x = np.concatenate([np.linspace(-708.39, 709.0, 1_000_001), -np.logspace(-30, 0, 1000)])
+    y3, y4 = np.empty_like(x), np.empty_like(x)
+    if not kernels._exp(x, y4, 4):
+        pytest.skip("the checked AVX-512 exp is not available here")
+    kernels._exp(x, y3, 3)
+    np.testing.assert_array_equal(y4, y3)
+    top = np.linspace(709.0, 709.78, 10_001)  # where the explicit exp's 2^n overflows
+    y = np.empty_like(top)
+    kernels._exp(top, y, 4)
+    exact = np.exp(top.astype(np.longdouble))
+    ulp = np.spacing(exact.astype(np.float64)).astype(np.longdouble)
+    assert float(np.max(np.abs(y.astype(np.longdouble) - exact) / ulp)) <= EXP_V4[np.float64][0]
+    sub = np.linspace(-745.2, -708.4, 100_001)
+    y = np.empty_like(sub)
+    kernels._exp(sub, y, 4)
+    err = np.abs(y.astype(np.longdouble) - np.exp(sub.astype(np.longdouble)))
+    assert float(err.max()) <= 1.5 * 2.0**-1074
+    big = np.logspace(np.log10(709.79), 308, 3000)
+    out = np.empty_like(big)
+    kernels._exp(big, out, 4)
+    assert (out == np.inf).all()
+    kernels._exp(-big, out, 4)
+    below = big > 745.2
+    assert below.sum() > 2900 and ((out[below] == 0) | ~np.isfinite(out[below])).all()
+    special = np.array([-np.inf, np.inf, np.nan])
+    out = np.empty_like(special)
+    kernels._exp(special, out, 4)
+    # vscalefpd of the NaN r by k = -inf: +0 on AMD Zen 4, NaN by Intel's table; both are right
+    # for the rows (+0 is exp(-inf), a NaN sum sends the row to the exact path)
+    assert out[0] == 0 or np.isnan(out[0])
+    assert out[1] == np.inf or np.isnan(out[1])
+    assert np.isnan(out[2])
 
 
 # dtype: (bound on x <= 0, the top of the positive range checked)

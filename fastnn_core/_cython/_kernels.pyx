@@ -475,7 +475,7 @@ cdef int _unary_array(x, out, bint sqrt_nr, int isa):
 def _exp(x, out, int isa=0):
     """``out = exp(x)`` with fastnn's polynomial exp built for ``isa`` (0 default/SSE2,
     1 x86-64-v3, 2 x86-64-v4, 3 the explicit AVX-512 exp of the x86-64-v4 row ranges and of
-    float's short rows).
+    float's short rows, 4 (double only) the checked AVX-512 exp of the double register rows).
     Returns False when that variant is unavailable here."""
     return _unary_array(x, out, False, isa) == 0
 
