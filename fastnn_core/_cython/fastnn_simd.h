@@ -1098,88 +1098,73 @@ FNN_DEFINE_SQRT_NR_ARRAY(double, f64)
  * for 0 < x <= 709 too (2^n stays normal). */
 #if FNN_HAVE_CLONES
 #include <immintrin.h>
-FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
+/* 2^(j/16) = hi (1 + lo), j = 0 .. 15 (hi rounded to nearest, lo the rest relative to it) */
+static const double fnn_v4_exp2_hi_f64[16] __attribute__((aligned(64))) = {
+    1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721,
+    1.241857812073484, 1.2968395546510096, 1.3542555469368927, 1.4142135623730951,
+    1.4768261459394993, 1.5422108254079407, 1.6104903319492543, 1.681792830507429,
+    1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
+static const double fnn_v4_exp2_lo_f64[16] __attribute__((aligned(64))) = {
+    0.0, 8.189317638195515e-17, -2.7939114859515733e-17, 7.826573258636076e-17,
+    3.3484623336251524e-17, 3.750854201303127e-17, 1.9572585293112036e-17,
+    5.68648095791174e-17, -6.835808657661922e-17, -2.3591094770850053e-17,
+    5.1548301170786783e-17, 1.5341410053603723e-17, 4.875160526227062e-17,
+    1.685487290628973e-17, 1.790126907604513e-17, -5.545065618639427e-17};
+
+/* What fnn_v4_exp_f64 and fnn_v4_exp_checked_f64 share: t = x log2e + 0x1.8p48 on a grid of 1/16
+ * (*tb: its bits, whose low bits hold k; the permutes read j from the low 4), *kd = k / 16, and
+ * the return value q = e^r (1 + lo_j) - 1 */
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_parts_f64(__m512d x, __m512i *tb, __m512d *kd)
 {
-    /* 2^(j/16) = hi (1 + lo), j = 0 .. 15 (hi rounded to nearest, lo the rest relative to it) */
-    const __m512d h0 = _mm512_setr_pd(1.0, 1.0442737824274138, 1.0905077326652577,
-                                      1.1387886347566916, 1.189207115002721, 1.241857812073484,
-                                      1.2968395546510096, 1.3542555469368927);
-    const __m512d h1 = _mm512_setr_pd(1.4142135623730951, 1.4768261459394993,
-                                      1.5422108254079407, 1.6104903319492543,
-                                      1.681792830507429, 1.7562521603732995,
-                                      1.8340080864093424, 1.9152065613971474);
-    const __m512d l0 = _mm512_setr_pd(0.0, 8.189317638195515e-17, -2.7939114859515733e-17,
-                                      7.826573258636076e-17, 3.3484623336251524e-17,
-                                      3.750854201303127e-17, 1.9572585293112036e-17,
-                                      5.68648095791174e-17);
-    const __m512d l1 = _mm512_setr_pd(-6.835808657661922e-17, -2.3591094770850053e-17,
-                                      5.1548301170786783e-17, 1.5341410053603723e-17,
-                                      4.875160526227062e-17, 1.685487290628973e-17,
-                                      1.790126907604513e-17, -5.545065618639427e-17);
-    /* hi's bits minus j << 48 (constant operands: folded by the compiler) */
-    const __m512i j0 = _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 48);
-    const __m512i a0 = _mm512_sub_epi64(_mm512_castpd_si512(h0), j0);
-    const __m512i a1 = _mm512_sub_epi64(_mm512_castpd_si512(h1),
-                                        _mm512_add_epi64(j0, _mm512_set1_epi64(8LL << 48)));
-    const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 0x1.8p52 */
-    const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(16.0 * FNN_LOG2E), magic);
-    const __m512d k = _mm512_sub_pd(t, magic);
-    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01 / 16), x);
-    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10 / 16), r);
+    const __m512d magic = _mm512_set1_pd(422212465065984.0); /* 0x1.8p48 */
+    const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(FNN_LOG2E), magic);
+    *kd = _mm512_sub_pd(t, magic);
+    __m512d r = _mm512_fnmadd_pd(*kd, _mm512_set1_pd(6.93147180369123816490e-01), x);
+    r = _mm512_fnmadd_pd(*kd, _mm512_set1_pd(1.90821492927058770002e-10), r);
     __m512d p = _mm512_set1_pd(0.0013889133816163694);
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.008333474709909002));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.04166666665937188));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.16666666664326518));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5000000000000006));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
-    /* vpermt2pd / vpermt2q read the low 4 bits of t's integer: j */
-    const __m512i tb = _mm512_castpd_si512(t);
-    const __m512d q = _mm512_fmadd_pd(p, r, _mm512_permutex2var_pd(l0, tb, l1));
+    *tb = _mm512_castpd_si512(t);
+    return _mm512_fmadd_pd(p, r,
+                           _mm512_permutex2var_pd(_mm512_load_pd(fnn_v4_exp2_lo_f64), *tb,
+                                                  _mm512_load_pd(fnn_v4_exp2_lo_f64 + 8)));
+}
+
+FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
+{
+    /* hi's bits minus j << 48 (constant operands: folded by the compiler) */
+    const __m512i j0 = _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 48);
+    const __m512i a0 = _mm512_sub_epi64(_mm512_castpd_si512(_mm512_load_pd(fnn_v4_exp2_hi_f64)),
+                                        j0);
+    const __m512i a1 =
+        _mm512_sub_epi64(_mm512_castpd_si512(_mm512_load_pd(fnn_v4_exp2_hi_f64 + 8)),
+                         _mm512_add_epi64(j0, _mm512_set1_epi64(8LL << 48)));
+    __m512i tb;
+    __m512d kd;
+    const __m512d q = fnn_v4_exp_parts_f64(x, &tb, &kd);
     const __m512d s = _mm512_castsi512_pd(
         _mm512_add_epi64(_mm512_permutex2var_epi64(a0, tb, a1), _mm512_slli_epi64(tb, 48)));
     const __mmask8 keep = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.39641853226408), _CMP_NLT_UQ);
     return _mm512_maskz_fmadd_pd(keep, s, q, s);
 }
 
-/* fnn_v4_exp_f64 with 2^n applied by vscalefpd (t = x log2e + 0x1.8p48 holds k / 16 = n + j / 16
- * and, in its low bits, j): the same result where fnn_v4_exp_f64 gives a normal number, a
- * subnormal (not +0) from -745 to ln(DBL_MIN), and +inf (not a wrapped exponent) above
- * ln(DBL_MAX), without fnn_v4_exp_f64's cutoff compare.  Only for exp-sum passes whose sum is
+/* fnn_v4_exp_f64 with 2^n applied by vscalefpd (by k / 16 = n + j / 16): the same result where
+ * fnn_v4_exp_f64 gives a normal number, a subnormal (not +0) from -745 to ln(DBL_MIN), and +inf
+ * (not a wrapped exponent) above ln(DBL_MAX), without fnn_v4_exp_f64's cutoff compare.  Only for exp-sum passes whose sum is
  * checked to lie in [1, FNN_GUESS_MAX_SUM] (see fnn_v4_ce_nv_f64): NaN gives NaN, +inf +inf or
  * NaN and -inf +0 or NaN (vscalefpd of r = NaN by -inf: +0 on Zen 4, NaN by Intel's table), and
  * below about -1e13 (off t's grid of 1/16, r is no longer small) +0 or +-inf: never a wrong
  * finite number (1 + r P(r) > 0 for every r, P being close to the degree-6 Taylor polynomial). */
 FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_checked_f64(__m512d x)
 {
-    const __m512d h0 = _mm512_setr_pd(1.0, 1.0442737824274138, 1.0905077326652577,
-                                      1.1387886347566916, 1.189207115002721, 1.241857812073484,
-                                      1.2968395546510096, 1.3542555469368927);
-    const __m512d h1 = _mm512_setr_pd(1.4142135623730951, 1.4768261459394993,
-                                      1.5422108254079407, 1.6104903319492543,
-                                      1.681792830507429, 1.7562521603732995,
-                                      1.8340080864093424, 1.9152065613971474);
-    const __m512d l0 = _mm512_setr_pd(0.0, 8.189317638195515e-17, -2.7939114859515733e-17,
-                                      7.826573258636076e-17, 3.3484623336251524e-17,
-                                      3.750854201303127e-17, 1.9572585293112036e-17,
-                                      5.68648095791174e-17);
-    const __m512d l1 = _mm512_setr_pd(-6.835808657661922e-17, -2.3591094770850053e-17,
-                                      5.1548301170786783e-17, 1.5341410053603723e-17,
-                                      4.875160526227062e-17, 1.685487290628973e-17,
-                                      1.790126907604513e-17, -5.545065618639427e-17);
-    const __m512d magic = _mm512_set1_pd(422212465065984.0); /* 0x1.8p48: a grid of 1/16 */
-    const __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(FNN_LOG2E), magic);
-    const __m512d kd = _mm512_sub_pd(t, magic);
-    __m512d r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(6.93147180369123816490e-01), x);
-    r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(1.90821492927058770002e-10), r);
-    __m512d p = _mm512_set1_pd(0.0013889133816163694);
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.008333474709909002));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.04166666665937188));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.16666666664326518));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5000000000000006));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
-    const __m512i tb = _mm512_castpd_si512(t);
-    const __m512d q = _mm512_fmadd_pd(p, r, _mm512_permutex2var_pd(l0, tb, l1));
-    const __m512d h = _mm512_permutex2var_pd(h0, tb, h1);
+    __m512i tb;
+    __m512d kd;
+    const __m512d q = fnn_v4_exp_parts_f64(x, &tb, &kd);
+    const __m512d h = _mm512_permutex2var_pd(_mm512_load_pd(fnn_v4_exp2_hi_f64), tb,
+                                             _mm512_load_pd(fnn_v4_exp2_hi_f64 + 8));
     return _mm512_scalef_pd(_mm512_fmadd_pd(h, q, h), kd);
 }
 
