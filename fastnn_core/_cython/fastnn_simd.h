@@ -1153,11 +1153,12 @@ FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_f64(__m512d x)
 
 /* fnn_v4_exp_f64 with 2^n applied by vscalefpd (by k / 16 = n + j / 16): the same result where
  * fnn_v4_exp_f64 gives a normal number, a subnormal (not +0) from -745 to ln(DBL_MIN), and +inf
- * (not a wrapped exponent) above ln(DBL_MAX), without fnn_v4_exp_f64's cutoff compare.  Only for exp-sum passes whose sum is
- * checked to lie in [1, FNN_GUESS_MAX_SUM] (see fnn_v4_ce_nv_f64): NaN gives NaN, +inf +inf or
- * NaN and -inf +0 or NaN (vscalefpd of r = NaN by -inf: +0 on Zen 4, NaN by Intel's table), and
- * below about -1e13 (off t's grid of 1/16, r is no longer small) +0 or +-inf: never a wrong
- * finite number (1 + r P(r) > 0 for every r, P being close to the degree-6 Taylor polynomial). */
+ * (not a wrapped exponent) above ln(DBL_MAX), without fnn_v4_exp_f64's cutoff compare.  Only
+ * for exp-sum passes whose sum is checked to lie in [1, FNN_GUESS_MAX_SUM] (see
+ * fnn_v4_ce_nv_f64): NaN gives NaN, +inf +inf or NaN and -inf +0 or NaN (vscalefpd of r = NaN
+ * by -inf: +0 on Zen 4, NaN by Intel's table), and below about -1e13 (off t's grid of 1/16, r
+ * is no longer small) +0 or +-inf: never a wrong finite number (1 + r P(r) > 0 for every r, P
+ * being close to the degree-6 Taylor polynomial). */
 FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_checked_f64(__m512d x)
 {
     __m512i tb;
@@ -1939,7 +1940,7 @@ FNN_TARGET_V4 static double fnn_v4_ce_f32(const float *z, float *g, ptrdiff_t i0
  * two accumulators as in fnn_v4_expsum_f64 and no re-read of the row.  The shift is the first
  * vector's maximum (see FNN_GUESS_MAX_SUM) with fnn_v4_exp_checked_f64, whose sum in
  * [1, FNN_GUESS_MAX_SUM] proves every exp right: no pass for the row's maximum and no cutoff
- * compare, 4096 x 100 about 10% faster; otherwise (or for FNN_GUESS_PAUSE rows after such a
+ * compare, 4096 x 100 about 8% faster; otherwise (or for FNN_GUESS_PAUSE rows after such a
  * miss) the row is redone from its maximum with fnn_v4_exp_f64, before g is written.  Not
  * beyond 13 vectors: the row and the exp's constants no longer fit in the registers (4096
  * rows: 0.36 ms against 0.40 at 104 classes, 0.40 against 0.38 at 112, 0.46 against 0.43 at
