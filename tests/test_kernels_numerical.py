@@ -75,9 +75,10 @@ def test_one_huge_logit_at_every_position(backend, dtype, rng, big, C):
 @pytest.mark.parametrize("C", [64, 100, 1000, 1500, 5000])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_row_maximum_past_the_first_vector(backend, dtype, rng, C, in_place):
-    """The compiled rows first shift by the maximum of their first 16 logits and redo a row
-    from its maximum when the sum of exps leaves [1, 2^64] (BACKENDS.md); every backend gives
-    the oracle's results on the rows of ``check_rows_past_first_vector``."""
+    """The compiled rows first shift by the maximum of their first vector (16 logits; 8 in the
+    double register rows) and redo a row from its maximum when the sum of exps leaves [1, 2^64]
+    (BACKENDS.md); every backend gives the oracle's results on the rows of
+    ``check_rows_past_first_vector``."""
     check_rows_past_first_vector(rng, dtype, C, in_place)
 
 

@@ -770,9 +770,10 @@ cdef void _parts_forward(Layout *net, floating *xin, intp m, bint vec, floating 
                          fnn_b1par_bar *bar, int v0, int v1, int nth) noexcept nogil:
     """The forward pass of ``m`` rows of a two-part epoch for the parts ``[v0, v1)``: each
     layer's partial product over a part's rows of ``W`` into its slot of ``buf`` (``vec``, batch
-    size 1: the vector kernel with the bias ``zeros``, else a one-thread GEMM), a barrier, then the partials summed in part order +
-    bias + activation on the part's units (the columns its next partial product reads); the
-    output layer summed in full into each part's own ``z`` slot."""
+    size 1: the vector kernel with the bias ``zeros``, else a one-thread GEMM), a barrier, then
+    the partials summed in part order + bias + activation on the part's units (the columns its
+    next partial product reads); the output layer summed in full into each part's own ``z``
+    slot."""
     cdef int L = net.L, l, v
     cdef intp K, N, k0, k1, j0, j1
     cdef floating *a_prev = xin

@@ -294,6 +294,7 @@ FNN_INLINE double fnn_hsum16(const double *a)
 #define FNN_GROUP 2048 /* elements of a group of short rows */
 #ifndef FNN_GROUP_MAX_C
 #define FNN_GROUP_MAX_C 64 /* rows shorter than this take the group path */
+#endif
 /* Softmax and hard-label cross-entropy rows of FNN_GROUP_MAX_C classes or more whose exps do not
  * overwrite z first take the maximum of their first FNN_TAIL logits as the shift m of exp(z - m)
  * instead of the row's maximum (softmax is shift-invariant; one pass over the row less: about
@@ -306,6 +307,20 @@ FNN_INLINE double fnn_hsum16(const double *a)
 /* after a miss, the next FNN_GUESS_PAUSE rows take their maximum first (rows of confident logits
  * that always miss then pay one wasted exp pass in 17 rows, not in every row) */
 #define FNN_GUESS_PAUSE 16
+/* whether a shift by the first vector's maximum gave the sum s of a row that can be kept */
+FNN_INLINE int fnn_guess_kept(double s)
+{
+    return s >= 1.0 && s <= FNN_GUESS_MAX_SUM;
+}
+/* whether this row takes the first-vector shift: not while *pause counts down the rows after a
+ * miss (the caller sets it to FNN_GUESS_PAUSE then) */
+FNN_INLINE int fnn_guess_turn(ptrdiff_t *pause)
+{
+    if (*pause == 0)
+        return 1;
+    (*pause)--;
+    return 0;
+}
 /* The shift x = z - m of a first-vector guess may be positive and beyond the exps' domain (they
  * are right up to 88 in float, 709 in double): the exp-sum passes of a guess take min(x, 80) /
  * min(x, 700) (NaN stays NaN), whose exp is still far above FNN_GUESS_MAX_SUM. */
@@ -317,7 +332,6 @@ FNN_INLINE double fnn_xclamp_f64(double x, int clamp)
 {
     return clamp ? fnn_sel_f64(x > 700.0, 700.0, x) : x;
 }
-#endif
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
 #define FNN_BLOCK_ROWS(C) ((C) >= FNN_GROUP ? 1 : ((FNN_GROUP / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (FNN_GROUP / ((C) > 0 ? (C) : 1))))
 
@@ -1604,14 +1618,12 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
                 T *oi = out + i * C;                                                              \
                 T m = 0;                                                                          \
                 double s = 0.0;                                                                   \
-                const int tried = oi != zi && pause == 0; /* see FNN_GUESS_MAX_SUM */             \
+                const int tried = oi != zi && fnn_guess_turn(&pause); /* see FNN_GUESS_MAX_SUM */ \
                 if (tried) {                                                                      \
                     m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
                     s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 1);                               \
-                } else if (pause > 0) {                                                           \
-                    pause--;                                                                      \
                 }                                                                                 \
-                if (!(s >= 1.0 && s <= FNN_GUESS_MAX_SUM)) {                                      \
+                if (!fnn_guess_kept(s)) {                                                         \
                     pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
                     m = FNN_ROWMAX_##S##_##ISA(zi, C);                                            \
                     s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 0);                                 \
@@ -1666,14 +1678,12 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
                 T m = 0;                                                                          \
                 double s = 0.0;                                                                   \
                 /* z must stay readable for a redo: not in place (see FNN_GUESS_MAX_SUM) */       \
-                const int tried = gi != (T *)zi && pause == 0;                                    \
+                const int tried = gi != (T *)zi && fnn_guess_turn(&pause);                        \
                 if (tried) {                                                                      \
                     m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
                     s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 1);                           \
-                } else if (pause > 0) {                                                           \
-                    pause--;                                                                      \
                 }                                                                                 \
-                if (s >= 1.0 && s <= FNN_GUESS_MAX_SUM) {                                         \
+                if (fnn_guess_kept(s)) {                                                          \
                     sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;               \
                 } else { /* the row's maximum, before g (maybe z) is written */                   \
                     pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
@@ -2003,8 +2013,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_ce_nv_f64(const double *z, double *g, ptr
             const ptrdiff_t i = b0 + k, y = labels[i];
             const double *zi = z + i * C;
             zyb[k] = zi[y]; /* before g (maybe z) is written */
-            if (pause > 0) {
-                pause--;
+            if (!fnn_guess_turn(&pause)) {
                 redo[nr++] = (int)k;
                 continue;
             }
@@ -2012,7 +2021,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_ce_nv_f64(const double *z, double *g, ptr
             fnn_v4_load_row_f64(zi, e, nv, tm);
             const double m = _mm512_reduce_max_pd(e[0]);
             const double s = fnn_v4_expsum_row_f64(e, nv, m, 1);
-            if (__builtin_expect(!(s >= 1.0 && s <= FNN_GUESS_MAX_SUM), 0)) {
+            if (__builtin_expect(!fnn_guess_kept(s), 0)) {
                 pause = FNN_GUESS_PAUSE;
                 redo[nr++] = (int)k;
                 continue;
@@ -2106,15 +2115,13 @@ FNN_TARGET_V4 static double fnn_v4_ce_f64(const double *z, double *g, ptrdiff_t 
              * the scratch row, so z (even when it is g) can be read again */                   \
             T m = 0;                                                                            \
             double s = 0.0;                                                                     \
-            if (pause == 0) {                                                                   \
+            if (fnn_guess_turn(&pause)) {                                                       \
                 m = fnn_v4_rowmax_##S(zi, FNN_TAIL);                                            \
                 s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 1);               \
                 p.g = NULL; /* written */                                                       \
-                pause = s >= 1.0 && s <= FNN_GUESS_MAX_SUM ? 0 : FNN_GUESS_PAUSE;               \
-            } else {                                                                            \
-                pause--;                                                                        \
+                pause = fnn_guess_kept(s) ? 0 : FNN_GUESS_PAUSE;                                \
             }                                                                                   \
-            if (!(s >= 1.0 && s <= FNN_GUESS_MAX_SUM)) {                                        \
+            if (!fnn_guess_kept(s)) {                                                           \
                 m = fnn_v4_rowmax_##S(zi, C);                                                   \
                 s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 0);               \
             }                                                                                   \
