@@ -7,8 +7,10 @@
     python benchmarks/kernel_table.py --quick --steady-memory  # no page faults, see below
 
 The cases are those of ``benchmarks/bench_kernels.py`` (same data, same callables, same thread
-limits); each is timed with ``timeit.repeat`` (wall clock) after one warm-up call, and the
-table shows the median time per call in ms and the ratios
+limits); each is timed with ``timeit`` (wall clock) after one warm-up call, the repeats of a
+case's implementations taken in turn (numpy, cython, ..., numpy, cython, ...) so that all of
+them see the same minutes of this shared machine, and the table shows the median time per call
+in ms and the ratios
 
 - ``numpy/cython``: speed-up of the cython backend over the NumPy reference backend,
 - ``torch/cython``: speed-up over PyTorch (``F.cross_entropy`` + ``backward``, or softmax),
@@ -48,20 +50,35 @@ import bench_kernels as B  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def median_time(run, repeats, min_time, stat="median"):
-    """Median seconds per call over ``repeats`` repeats of ``number`` calls each, ``number``
-    chosen so that one repeat takes at least ``min_time``; or, for ``stat="min"``, the fastest
-    of up to 500 single calls (``repeats * min_time`` seconds of them)."""
-    t0 = timeit.default_timer()
-    run()
-    once = max(timeit.default_timer() - t0, 1e-7)
+def interleaved_times(runs, repeats, min_time, stat="median"):
+    """Seconds per call of each callable in ``runs`` (name -> callable): the median over
+    ``repeats`` repeats of ``number`` calls each, ``number`` chosen per callable so that one
+    repeat takes at least ``min_time``; or, for ``stat="min"``, the fastest of up to 500 single
+    calls (``repeats * min_time`` seconds of them).
+
+    The repeats go round-robin over the callables (one repeat of each, then the next round),
+    so that a slow spell of this shared machine falls on every implementation of a case
+    alike instead of on whichever ran during it: the ratios are taken over the same minutes."""
+    once = {}
+    for name, run in runs.items():
+        t0 = timeit.default_timer()
+        run()
+        once[name] = max(timeit.default_timer() - t0, 1e-7)
     if stat == "min":
         # fastest single call out of many: what the code does when nothing else disturbs it
-        n_calls = max(repeats, min(500, int(repeats * min_time / once)))
-        return min(timeit.repeat(run, number=1, repeat=n_calls))
-    number = max(1, int(min_time / once))
-    times = timeit.repeat(run, number=number, repeat=repeats)
-    return statistics.median(times) / number
+        number = {name: 1 for name in runs}
+        rounds = {name: max(repeats, min(500, int(repeats * min_time / once[name])))
+                  for name in runs}
+    else:
+        number = {name: max(1, int(min_time / once[name])) for name in runs}
+        rounds = {name: repeats for name in runs}
+    times = {name: [] for name in runs}
+    for r in range(max(rounds.values())):
+        for name, run in runs.items():
+            if r < rounds[name]:
+                times[name].append(timeit.timeit(run, number=number[name]) / number[name])
+    pick = min if stat == "min" else statistics.median
+    return {name: pick(ts) for name, ts in times.items()}
 
 
 def _parse_shape(text):
@@ -138,15 +155,15 @@ def main(argv=None):
             for dtype in args.dtypes:
                 z, y = B.make_data(shape, dtype)
                 for threads in args.threads:
-                    t = {}
+                    runs = {}
+                    for impl in B.IMPLS:
+                        try:
+                            runs[impl] = B.make_case(op, impl, z, y)
+                        except B.Unavailable:
+                            pass
                     with B.limit_threads(threads):
-                        for impl in B.IMPLS:
-                            try:
-                                run = B.make_case(op, impl, z, y)
-                            except B.Unavailable:
-                                t[impl] = None
-                                continue
-                            t[impl] = median_time(run, repeats, min_time, args.stat)
+                        t = interleaved_times(runs, repeats, min_time, args.stat)
+                    t.update({impl: None for impl in B.IMPLS if impl not in runs})
                     print(f"| {op} | {shape[0]}x{shape[1]} | {dtype} | {threads} "
                           f"| {_fmt_ms(t['numpy'])} | {_fmt_ms(t['numba'])} "
                           f"| {_fmt_ms(t['cython'])} | {_fmt_ms(t['cython_out'])} "
