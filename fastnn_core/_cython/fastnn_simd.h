@@ -307,13 +307,8 @@ FNN_INLINE double fnn_hsum16(const double *a)
 /* after a miss, the next FNN_GUESS_PAUSE rows take their maximum first (rows of confident logits
  * that always miss then pay one wasted exp pass in 17 rows, not in every row) */
 #define FNN_GUESS_PAUSE 16
-/* whether a shift by the first vector's maximum gave the sum s of a row that can be kept */
-FNN_INLINE int fnn_guess_kept(double s)
-{
-    return s >= 1.0 && s <= FNN_GUESS_MAX_SUM;
-}
 /* whether this row takes the first-vector shift: not while *pause counts down the rows after a
- * miss (the caller sets it to FNN_GUESS_PAUSE then) */
+ * miss (fnn_guess_check sets it to FNN_GUESS_PAUSE then) */
 FNN_INLINE int fnn_guess_turn(ptrdiff_t *pause)
 {
     if (*pause == 0)
@@ -321,16 +316,26 @@ FNN_INLINE int fnn_guess_turn(ptrdiff_t *pause)
     (*pause)--;
     return 0;
 }
+/* whether the row whose first-vector shift gave the exp sum s can be kept; a miss sets *pause */
+FNN_INLINE int fnn_guess_check(double s, ptrdiff_t *pause)
+{
+    if (s >= 1.0 && s <= FNN_GUESS_MAX_SUM)
+        return 1;
+    *pause = FNN_GUESS_PAUSE;
+    return 0;
+}
 /* The shift x = z - m of a first-vector guess may be positive and beyond the exps' domain (they
- * are right up to 88 in float, 709 in double): the exp-sum passes of a guess take min(x, 80) /
- * min(x, 700) (NaN stays NaN), whose exp is still far above FNN_GUESS_MAX_SUM. */
+ * are right up to 88 in float, 709 in double): the exp-sum passes of a guess take
+ * min(x, FNN_GUESS_XMAX_*) (NaN stays NaN), whose exp is still far above FNN_GUESS_MAX_SUM. */
+#define FNN_GUESS_XMAX_F32 80.0f
+#define FNN_GUESS_XMAX_F64 700.0
 FNN_INLINE float fnn_xclamp_f32(float x, int clamp)
 {
-    return clamp ? fnn_sel_f32(x > 80.0f, 80.0f, x) : x;
+    return clamp ? fnn_sel_f32(x > FNN_GUESS_XMAX_F32, FNN_GUESS_XMAX_F32, x) : x;
 }
 FNN_INLINE double fnn_xclamp_f64(double x, int clamp)
 {
-    return clamp ? fnn_sel_f64(x > 700.0, 700.0, x) : x;
+    return clamp ? fnn_sel_f64(x > FNN_GUESS_XMAX_F64, FNN_GUESS_XMAX_F64, x) : x;
 }
 /* rows per block: the block's rows stay in L1 (<= 2048 elements) between the passes */
 #define FNN_BLOCK_ROWS(C) ((C) >= FNN_GROUP ? 1 : ((FNN_GROUP / ((C) > 0 ? (C) : 1)) > FNN_BLOCK ? FNN_BLOCK : (FNN_GROUP / ((C) > 0 ? (C) : 1))))
@@ -1298,12 +1303,12 @@ FNN_V4_STREAM_HELPERS(double, f64, 8, pd, __mmask8, __m512d)
 FNN_TARGET_V4 FNN_INLINE __m512d fnn_v4_exp_shifted_f64(__m512d zv, __m512d mv, int clamp)
 {
     const __m512d x = _mm512_sub_pd(zv, mv);
-    return fnn_v4_exp_f64(clamp ? _mm512_min_pd(_mm512_set1_pd(700.0), x) : x);
+    return fnn_v4_exp_f64(clamp ? _mm512_min_pd(_mm512_set1_pd(FNN_GUESS_XMAX_F64), x) : x);
 }
 FNN_TARGET_V4 FNN_INLINE __m512 fnn_v4_exp_shifted_f32(__m512 zv, __m512 mv, int clamp)
 {
     const __m512 x = _mm512_sub_ps(zv, mv);
-    return fnn_v4_exp_f32(clamp ? _mm512_min_ps(_mm512_set1_ps(80.0f), x) : x);
+    return fnn_v4_exp_f32(clamp ? _mm512_min_ps(_mm512_set1_ps(FNN_GUESS_XMAX_F32), x) : x);
 }
 
 /* fnn_expsum_f64 (same contract) with fnn_v4_exp_f64, prefetching the next row */
@@ -1618,15 +1623,15 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
                 T *oi = out + i * C;                                                              \
                 T m = 0;                                                                          \
                 double s = 0.0;                                                                   \
-                const int tried = oi != zi && fnn_guess_turn(&pause); /* see FNN_GUESS_MAX_SUM */ \
-                if (tried) {                                                                      \
-                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
-                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 1);                               \
+                int kept = 0;                                                                     \
+                if (oi != zi && fnn_guess_turn(&pause)) { /* see FNN_GUESS_MAX_SUM */             \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                     \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 1);                              \
+                    kept = fnn_guess_check(s, &pause);                                            \
                 }                                                                                 \
-                if (!fnn_guess_kept(s)) {                                                         \
-                    pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
+                if (!kept) {                                                                      \
                     m = FNN_ROWMAX_##S##_##ISA(zi, C);                                            \
-                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 0);                                 \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, oi, C, m, tb, 0);                              \
                 }                                                                                 \
                 fnn_scale_tail_##S(oi, C, (T)(1.0 / s), tb);                                      \
             }                                                                                     \
@@ -1678,18 +1683,18 @@ FNN_V4_ROWMAX(double, f64, 8, pd)
                 T m = 0;                                                                          \
                 double s = 0.0;                                                                   \
                 /* z must stay readable for a redo: not in place (see FNN_GUESS_MAX_SUM) */       \
-                const int tried = gi != (T *)zi && fnn_guess_turn(&pause);                        \
-                if (tried) {                                                                      \
-                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                      \
-                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 1);                           \
+                int kept = 0;                                                                     \
+                if (gi != (T *)zi && fnn_guess_turn(&pause)) {                                    \
+                    m = FNN_ROWMAX_##S##_##ISA(zi, FNN_TAIL);                                     \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 1);                          \
+                    kept = fnn_guess_check(s, &pause);                                            \
                 }                                                                                 \
-                if (fnn_guess_kept(s)) {                                                          \
-                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;               \
+                if (kept) {                                                                       \
+                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                 \
                 } else { /* the row's maximum, before g (maybe z) is written */                   \
-                    pause = tried ? FNN_GUESS_PAUSE : pause;                                      \
                     m = FNN_ROWMAX_##S##_##ISA(zi, C);                                            \
-                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;               \
-                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 0);                             \
+                    sdb[k] = b != 0.0 ? fnn_ce_smooth_sum_##S(zi, C, m, w) : 0.0;                 \
+                    s = FNN_EXPSUM_##S##_##ISA(zi, gi, C, m, tbb[k], 0);                          \
                 }                                                                                 \
                 mb[k] = m;                                                                        \
                 sb[k] = s;                                                                        \
@@ -2021,8 +2026,7 @@ FNN_TARGET_V4 FNN_INLINE double fnn_v4_ce_nv_f64(const double *z, double *g, ptr
             fnn_v4_load_row_f64(zi, e, nv, tm);
             const double m = _mm512_reduce_max_pd(e[0]);
             const double s = fnn_v4_expsum_row_f64(e, nv, m, 1);
-            if (__builtin_expect(!fnn_guess_kept(s), 0)) {
-                pause = FNN_GUESS_PAUSE;
+            if (__builtin_expect(!fnn_guess_check(s, &pause), 0)) {
                 redo[nr++] = (int)k;
                 continue;
             }
@@ -2115,13 +2119,14 @@ FNN_TARGET_V4 static double fnn_v4_ce_f64(const double *z, double *g, ptrdiff_t 
              * the scratch row, so z (even when it is g) can be read again */                   \
             T m = 0;                                                                            \
             double s = 0.0;                                                                     \
+            int kept = 0;                                                                       \
             if (fnn_guess_turn(&pause)) {                                                       \
                 m = fnn_v4_rowmax_##S(zi, FNN_TAIL);                                            \
                 s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 1);               \
                 p.g = NULL; /* written */                                                       \
-                pause = fnn_guess_kept(s) ? 0 : FNN_GUESS_PAUSE;                                \
+                kept = fnn_guess_check(s, &pause);                                              \
             }                                                                                   \
-            if (!fnn_guess_kept(s)) {                                                           \
+            if (!kept) {                                                                        \
                 m = fnn_v4_rowmax_##S(zi, C);                                                   \
                 s = fnn_v4_expsum_##S(zi, si, C, m, si + Cv, p.g ? &p : NULL, 0);               \
             }                                                                                   \
